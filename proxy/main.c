@@ -10,6 +10,7 @@
 #include <openssl/opensslv.h>
 
 #include "cfg.h"
+#include "runtime.h"
 #include "usher_build.h"
 
 static void
@@ -113,8 +114,5 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	/* TODO(#3): start the workers. */
-	fprintf(stderr, "usher: the proxy engine is not built yet; use --check\n");
-	cfg_free(cfg);
-	return 1;
+	return ush_runtime_run(opt.config_path, cfg);
 }
