@@ -4,7 +4,7 @@
  *
  * The pool table is built once per configuration snapshot and shared by
  * every worker. Its configuration part never changes; health is kept in
- * fields written with atomic builtins by the health checker and by workers
+ * atomics written by the health checker and by workers
  * reporting connect results, and read by workers without locks. Balancer
  * state (round robin position, connection counts) is per worker, so picking
  * takes no lock and touches no other worker's memory.
@@ -32,28 +32,37 @@
 
 #include "cfg.h"
 
+/*
+ * The health fields are C11 atomics. C++ before C++23 has no _Atomic, so a
+ * C++ includer (the benchmarks) sees std::atomic of the same type, which
+ * has the same size and alignment on every target usher builds for.
+ */
+#ifdef __cplusplus
+#include <atomic>
+#define USH_ATOMIC(type) std::atomic<type>
+#else
+#include <stdatomic.h>
+#define USH_ATOMIC(type) _Atomic(type)
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct ush_pool;
 
-/*
- * The health fields are shared between threads: read them with
- * __atomic_load_n (or ush_server_usable()), never plainly. They are plain
- * types rather than _Atomic so that this header compiles as C++.
- */
+/* The atomic fields are shared between threads; relaxed loads suffice. */
 struct ush_server {
 	const struct cfg_server *cfg; /* name, address, weight */
 	const struct ush_pool *pool;  /* the pool it belongs to */
 	size_t index;                 /* within its pool */
 	uint64_t name_hash;           /* of cfg->name: lookup and hash_client */
 
-	bool up;
-	uint32_t consecutive_failures; /* connect failures in a row, any source */
-	uint32_t checks_ok_in_row;     /* active checks, for rise */
-	uint64_t connect_failures;     /* total reported by workers, for metrics */
-	uint64_t checks_failed;        /* total active check failures */
+	USH_ATOMIC(bool) up;
+	USH_ATOMIC(uint32_t) consecutive_failures; /* connect failures in a row, any source */
+	USH_ATOMIC(uint32_t) checks_ok_in_row;     /* active checks, for rise */
+	USH_ATOMIC(uint64_t) connect_failures;     /* total reported by workers, for metrics */
+	USH_ATOMIC(uint64_t) checks_failed;        /* total active check failures */
 };
 
 struct ush_pool {

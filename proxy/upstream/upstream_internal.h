@@ -16,59 +16,60 @@
  * field is a fact of its own and nothing else is published through them.
  */
 static inline bool
-ush_load_bool(const bool *p)
+ush_load_bool(const USH_ATOMIC(bool) * p)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
 static inline void
-ush_store_bool(bool *p, bool v)
+ush_store_bool(USH_ATOMIC(bool) * p, bool v)
 {
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
 /* Store v; the value it replaced. */
 static inline bool
-ush_exchange_bool(bool *p, bool v)
+ush_exchange_bool(USH_ATOMIC(bool) * p, bool v)
 {
-	return __atomic_exchange_n(p, v, __ATOMIC_RELAXED);
+	return atomic_exchange_explicit(p, v, memory_order_relaxed);
 }
 
 static inline uint32_t
-ush_load_u32(const uint32_t *p)
+ush_load_u32(const USH_ATOMIC(uint32_t) * p)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
 static inline void
-ush_store_u32(uint32_t *p, uint32_t v)
+ush_store_u32(USH_ATOMIC(uint32_t) * p, uint32_t v)
 {
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
 /* Add n; the new value. */
 static inline uint32_t
-ush_add_u32(uint32_t *p, uint32_t n)
+ush_add_u32(USH_ATOMIC(uint32_t) * p, uint32_t n)
 {
-	return __atomic_add_fetch(p, n, __ATOMIC_RELAXED);
+	return atomic_fetch_add_explicit(p, n, memory_order_relaxed) + n;
 }
 
 static inline uint64_t
-ush_load_u64(const uint64_t *p)
+ush_load_u64(const USH_ATOMIC(uint64_t) * p)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
 static inline void
-ush_store_u64(uint64_t *p, uint64_t v)
+ush_store_u64(USH_ATOMIC(uint64_t) * p, uint64_t v)
 {
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+	atomic_store_explicit(p, v, memory_order_relaxed);
 }
 
+/* Add n; the new value. */
 static inline uint64_t
-ush_add_u64(uint64_t *p, uint64_t n)
+ush_add_u64(USH_ATOMIC(uint64_t) * p, uint64_t n)
 {
-	return __atomic_add_fetch(p, n, __ATOMIC_RELAXED);
+	return atomic_fetch_add_explicit(p, n, memory_order_relaxed) + n;
 }
 
 /* Spread the bits of x over all 64 (the splitmix64 finalizer). */

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,7 +65,7 @@ fixture_add_pool(struct fixture_cfg *f, const char *name, enum cfg_balance balan
 void
 fixture_set_up(struct ush_server *s, bool up)
 {
-	__atomic_store_n(&s->up, up, __ATOMIC_RELAXED);
+	atomic_store_explicit(&s->up, up, memory_order_relaxed);
 }
 
 int

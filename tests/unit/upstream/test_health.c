@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,9 +51,9 @@ sleep_ms(long ms)
 
 /* Health fields are written by the checker thread while we read. */
 static uint32_t
-load_u32(const uint32_t *p)
+load_u32(const USH_ATOMIC(uint32_t) * p)
 {
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
+	return atomic_load_explicit(p, memory_order_relaxed);
 }
 
 /* Wait, within a generous bound, for s to be up (or down). */
@@ -128,7 +129,7 @@ test_rise_and_fall_against_real_socket(void)
 	close(lfd);
 	CHECK(wait_for(s, false));
 	CHECK(load_u32(&s->consecutive_failures) >= 3);
-	CHECK(__atomic_load_n(&s->checks_failed, __ATOMIC_RELAXED) >= 3);
+	CHECK(atomic_load_explicit(&s->checks_failed, memory_order_relaxed) >= 3);
 
 	ush_health_stop(health);
 
