@@ -3,6 +3,7 @@
  * name lookup used by ticket affinity, and passive health.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -165,10 +166,27 @@ find_pool(const struct ush_pools *pools, const char *name)
 	return NULL;
 }
 
+/* Compared field by field: padding in a sockaddr may hold anything. */
 static bool
 same_address(const struct cfg_addr *a, const struct cfg_addr *b)
 {
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)&b->ss;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&a->ss;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&b->ss;
+
+	if (a->ss.ss_family != b->ss.ss_family)
+		return false;
+
+	switch (a->ss.ss_family) {
+	case AF_INET:
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	case AF_INET6:
+		return a6->sin6_port == b6->sin6_port && a6->sin6_scope_id == b6->sin6_scope_id &&
+		       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+	default:
+		return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+	}
 }
 
 static void

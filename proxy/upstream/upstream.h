@@ -4,8 +4,8 @@
  *
  * The pool table is built once per configuration snapshot and shared by
  * every worker. Its configuration part never changes; health is kept in
- * atomics written by the health checker and by workers
- * reporting connect results, and read by workers without locks. Balancer
+ * atomics written by the health checker and by workers reporting connect
+ * results, and read by workers without locks. Balancer
  * state (round robin position, connection counts) is per worker, so picking
  * takes no lock and touches no other worker's memory.
  *
