@@ -22,9 +22,13 @@
 extern "C" {
 #endif
 
-#define CFG_TICKET_KEY_LEN     80 /* nginx layout: name(16) hmac(32) aes(32) */
-#define CFG_SECRET_MIN_LEN     32
-#define CFG_MAX_TICKET_WINDOW  1024 /* lifetime / rotation_interval */
+#define CFG_TICKET_KEY_LEN    80 /* nginx layout: name(16) hmac(32) aes(32) */
+#define CFG_SECRET_MIN_LEN    32
+#define CFG_MAX_TICKET_WINDOW 1024       /* lifetime / rotation_interval */
+#define CFG_SECRET_MAX_LEN    4096       /* a larger secret file is refused */
+#define CFG_FILE_MAX_LEN      (1u << 20) /* a larger config file is refused */
+#define CFG_NAME_MAX          63         /* listener, pool and server names */
+#define CFG_DIAGS_MAX         100        /* diagnostics kept; the rest are counted */
 
 enum cfg_engine {
 	CFG_ENGINE_URING = 0,
@@ -114,11 +118,11 @@ struct cfg_pool {
 
 struct cfg_tickets {
 	/* Exactly one of the two key sources is set. */
-	char *secret_file;      /* absolute, or NULL */
-	unsigned char *secret;  /* file contents, wiped by cfg_free() */
+	char *secret_file;     /* absolute, or NULL */
+	unsigned char *secret; /* file contents, wiped by cfg_free() */
 	size_t secret_len;
-	char **key_files;       /* absolute paths, or NULL */
-	unsigned char *keys;    /* n_key_files * CFG_TICKET_KEY_LEN, wiped */
+	char **key_files;    /* absolute paths, or NULL */
+	unsigned char *keys; /* n_key_files * CFG_TICKET_KEY_LEN, wiped */
 	size_t n_key_files;
 
 	uint64_t rotation_interval_s; /* >= 1 */
@@ -154,13 +158,13 @@ struct cfg_dpdk {
 	char **eal_args;
 	size_t n_eal_args;
 	unsigned port;
-	uint32_t address;   /* IPv4, network byte order */
+	uint32_t address; /* IPv4, network byte order */
 	unsigned prefix_len;
-	uint32_t gateway;   /* network byte order, 0 if none */
+	uint32_t gateway; /* network byte order, 0 if none */
 };
 
 struct cfg {
-	char *path; /* absolute path of the file it came from */
+	char *path;       /* absolute path of the file it came from */
 	unsigned workers; /* resolved: "auto" becomes the online CPU count */
 	bool workers_auto;
 	enum cfg_engine engine;
@@ -193,13 +197,15 @@ struct cfg_diags {
 	struct cfg_diag *items;
 	size_t count;
 	size_t cap;
+	size_t dropped; /* problems past CFG_DIAGS_MAX, counted not kept */
 };
 
 /*
  * Load and validate the file at path. On success returns 0 and stores a new
  * snapshot in *out. On failure returns -EINVAL (the file has problems, all of
- * them listed in diags), or another -errno if the file cannot be read at all
- * (also recorded in diags). diags may be NULL. Never logs. Any thread.
+ * them listed in diags, sorted by position), -ENOMEM, or another -errno if
+ * the file cannot be read at all (also recorded in diags). diags may be
+ * NULL; otherwise it is cleared first. Never logs. Any thread.
  */
 int cfg_load(const char *path, struct cfg **out, struct cfg_diags *diags);
 
@@ -215,7 +221,8 @@ void cfg_free(struct cfg *cfg);
 
 /*
  * Write every diagnostic as "file:line:col: key: message\n" to f
- * (FILE *, declared void * to keep stdio out of this header).
+ * (FILE *, declared void * to keep stdio out of this header). The key is
+ * left out when it is empty, line:col when the problem has no position.
  */
 void cfg_diags_print(const struct cfg_diags *diags, void *f);
 
@@ -228,8 +235,11 @@ int cfg_parse_duration(const char *text, uint64_t *ms);
 /* Parse "1.2.3.4:443" or "[::1]:443" into a cfg_addr (text not set). */
 int cfg_parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len);
 
-/* Index of the pool or listener with that name, or -1. */
+/* Index of the pool with that name, or -1. */
 int cfg_find_pool(const struct cfg *cfg, const char *name);
+
+/* Index of the listener with that name, or -1. */
+int cfg_find_listener(const struct cfg *cfg, const char *name);
 
 #ifdef __cplusplus
 }
