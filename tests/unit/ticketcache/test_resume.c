@@ -280,6 +280,50 @@ old_epoch_renewed(int version)
 
 BOTH_VERSIONS(old_epoch_renewed)
 
+/*
+ * A host whose clock runs one epoch ahead issues a ticket: the others
+ * accept it (the next epoch is in their window) and renew it under their
+ * own current key. Two epochs ahead is too far.
+ */
+static void
+clock_ahead(int version)
+{
+	struct tp_server ahead, here;
+	struct tp_client cl;
+	struct tp_result near, far, res;
+
+	reset_env();
+	REQUIRE(tp_client_init(&cl, version) == 0);
+	REQUIRE(server_with_secret(&ahead, "web", secret_a) == 0);
+	REQUIRE(server_with_secret(&here, "web", secret_a) == 0);
+
+	env.now = NOW + ROTATION;
+	REQUIRE(tp_connect(&cl, &ahead, NULL, &near) == 0);
+	env.now = NOW + 2 * ROTATION;
+	REQUIRE(tp_connect(&cl, &ahead, NULL, &far) == 0);
+
+	env.now = NOW;
+	REQUIRE(tp_connect(&cl, &here, near.session, &res) == 0);
+	CHECK(res.server_reused && res.client_reused);
+	CHECK_EQ_INT(res.conn.outcome, TKC_OUTCOME_OLD);
+	CHECK_EQ_INT(res.tickets, 1);
+	CHECK(ticket_of_epoch(res.session, secret_a, NOW / ROTATION));
+	tp_result_clear(&res);
+
+	REQUIRE(tp_connect(&cl, &here, far.session, &res) == 0);
+	CHECK(!res.server_reused);
+	CHECK_EQ_INT(res.conn.outcome, TKC_OUTCOME_UNKNOWN_KEY);
+
+	tp_result_clear(&near);
+	tp_result_clear(&far);
+	tp_result_clear(&res);
+	tp_server_free(&ahead);
+	tp_server_free(&here);
+	tp_client_free(&cl);
+}
+
+BOTH_VERSIONS(clock_ahead)
+
 /* ---- 4. tickets older than the lifetime --------------------------------- */
 
 /* The key of the ticket's epoch has left the window. */
@@ -705,6 +749,86 @@ publish_from_thread(int version)
 
 BOTH_VERSIONS(publish_from_thread)
 
+/* ---- several SSL_CTX of one listener (SNI) ------------------------------- */
+
+static int sni_switches;
+
+static int
+on_servername(SSL *ssl, int *alert, void *arg)
+{
+	SSL_CTX *other = arg;
+
+	if (SSL_set_SSL_CTX(ssl, other) != other)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	sni_switches++;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * The handshake moves to a second SSL_CTX of the listener. The ticket key
+ * callback finds the shard through the SSL_CTX in use, so that one must
+ * be attached too.
+ */
+static void
+sni_second_context(int version)
+{
+	struct tp_server s;
+	struct tp_client cl;
+	struct tp_result full, res;
+	SSL_CTX *second;
+
+	reset_env();
+	sni_switches = 0;
+	REQUIRE(tp_client_init(&cl, version) == 0);
+	REQUIRE(server_with_secret(&s, "web", secret_a) == 0);
+	second = tp_server_ctx();
+	REQUIRE(second != NULL);
+	REQUIRE(tkc_shard_attach(s.shard, second) == 0);
+	SSL_CTX_set_tlsext_servername_callback(s.ctx, on_servername);
+	SSL_CTX_set_tlsext_servername_arg(s.ctx, second);
+	cl.sni = "b.example";
+
+	REQUIRE(tp_connect(&cl, &s, NULL, &full) == 0);
+	REQUIRE(tp_connect(&cl, &s, full.session, &res) == 0);
+	CHECK_EQ_INT(sni_switches, 2);
+	CHECK(res.server_reused && res.client_reused);
+	CHECK_EQ_INT(res.conn.outcome, TKC_OUTCOME_CURRENT);
+	CHECK(tp_conn_server_is(&res.conn, "backend-a"));
+
+	tp_result_clear(&full);
+	tp_result_clear(&res);
+	tp_server_free(&s);
+	SSL_CTX_free(second);
+	tp_client_free(&cl);
+}
+
+BOTH_VERSIONS(sni_second_context)
+
+/* What tkc_shard_attach() sets besides the callbacks. */
+static void
+test_attach_settings(void)
+{
+	struct tp_server s;
+	struct tp_client cl;
+	struct tp_result res;
+
+	reset_env();
+	REQUIRE(tp_client_init(&cl, TLS1_2_VERSION) == 0);
+	REQUIRE(server_with_secret(&s, "web", secret_a) == 0);
+	CHECK_EQ_INT(SSL_CTX_get_session_cache_mode(s.ctx), SSL_SESS_CACHE_OFF);
+	CHECK_EQ_INT(SSL_CTX_get_timeout(s.ctx), LIFETIME);
+	CHECK((SSL_CTX_get_options(s.ctx) & SSL_OP_NO_TICKET) == 0);
+	CHECK((SSL_CTX_get_options(s.ctx) & SSL_OP_NO_RENEGOTIATION) != 0);
+
+	/* Stateless: the server keeps no session after a handshake. */
+	REQUIRE(tp_connect(&cl, &s, NULL, &res) == 0);
+	CHECK_EQ_INT(SSL_CTX_sess_number(s.ctx), 0);
+
+	tp_result_clear(&res);
+	tp_server_free(&s);
+	tp_client_free(&cl);
+}
+
 /* ---- 10. two processes with the same secret ------------------------------- */
 
 #define REMOTE_SERVER "backend-remote"
@@ -858,6 +982,8 @@ main(int argc, char **argv)
 	RUN(chain_of_resumptions_tls13);
 	RUN(old_epoch_renewed_tls12);
 	RUN(old_epoch_renewed_tls13);
+	RUN(clock_ahead_tls12);
+	RUN(clock_ahead_tls13);
 	RUN(expired_key_window_tls12);
 	RUN(expired_key_window_tls13);
 	RUN(chain_past_lifetime_tls12);
@@ -874,6 +1000,9 @@ main(int argc, char **argv)
 	RUN(explicit_keys_tls13);
 	RUN(publish_from_thread_tls12);
 	RUN(publish_from_thread_tls13);
+	RUN(sni_second_context_tls12);
+	RUN(sni_second_context_tls13);
+	RUN(test_attach_settings);
 	RUN(cross_process_tls12);
 	RUN(cross_process_tls13);
 	RUN(test_outcome_names);

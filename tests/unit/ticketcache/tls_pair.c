@@ -26,18 +26,32 @@ tp_cleanup(void)
 	X509_free(server_cert);
 }
 
+SSL_CTX *
+tp_server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL)
+		return NULL;
+
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate(ctx, server_cert) != 1 ||
+	    SSL_CTX_use_PrivateKey(ctx, server_key) != 1) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
 int
 tp_server_init(struct tp_server *s, const struct tkc_shard_params *params)
 {
 	memset(s, 0, sizeof(*s));
-	s->ctx = SSL_CTX_new(TLS_server_method());
+	s->ctx = tp_server_ctx();
 	if (s->ctx == NULL)
 		return -1;
 
-	if (SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_use_certificate(s->ctx, server_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey(s->ctx, server_key) != 1 ||
-	    tkc_shard_create(params, &s->shard) != 0 || tkc_shard_attach(s->shard, s->ctx) != 0) {
+	if (tkc_shard_create(params, &s->shard) != 0 || tkc_shard_attach(s->shard, s->ctx) != 0) {
 		tp_server_free(s);
 		return -1;
 	}
@@ -219,6 +233,9 @@ tp_connect(struct tp_client *c, struct tp_server *s, SSL_SESSION *offer, struct 
 		goto out;
 
 	if (offer != NULL && SSL_set_session(client, offer) != 1)
+		goto out;
+
+	if (c->sni != NULL && SSL_set_tlsext_host_name(client, c->sni) != 1)
 		goto out;
 
 	rc = run_connection(c, client, server, res);

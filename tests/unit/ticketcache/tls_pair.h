@@ -23,6 +23,7 @@ struct tp_client {
 	SSL_CTX *ctx;
 	SSL_SESSION *newest; /* from the new-session callback, owned */
 	int tickets;         /* tickets received in the current connection */
+	const char *sni;     /* server name to send, or NULL */
 };
 
 struct tp_result {
@@ -36,6 +37,9 @@ struct tp_result {
 /* Make the certificate every server uses. 0 or -1. */
 int tp_init(void);
 void tp_cleanup(void);
+
+/* A server SSL_CTX with the test certificate and no shard, or NULL. */
+SSL_CTX *tp_server_ctx(void);
 
 /* A server with a shard from params, attached. 0 or -1. */
 int tp_server_init(struct tp_server *s, const struct tkc_shard_params *params);
