@@ -212,6 +212,18 @@ run_connection(struct tp_client *c, SSL *client, SSL *server, struct tp_result *
 	return 0;
 }
 
+/* OpenSSL's macro casts the name to void *, which clang flags on a const. */
+static int
+set_server_name(SSL *ssl, const char *name)
+{
+	char copy[256];
+
+	if (strlen(name) >= sizeof(copy))
+		return -1;
+	strcpy(copy, name);
+	return SSL_set_tlsext_host_name(ssl, copy) == 1 ? 0 : -1;
+}
+
 int
 tp_connect(struct tp_client *c, struct tp_server *s, SSL_SESSION *offer, struct tp_result *res)
 {
@@ -235,7 +247,7 @@ tp_connect(struct tp_client *c, struct tp_server *s, SSL_SESSION *offer, struct 
 	if (offer != NULL && SSL_set_session(client, offer) != 1)
 		goto out;
 
-	if (c->sni != NULL && SSL_set_tlsext_host_name(client, c->sni) != 1)
+	if (c->sni != NULL && set_server_name(client, c->sni) != 0)
 		goto out;
 
 	rc = run_connection(c, client, server, res);
