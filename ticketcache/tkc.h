@@ -67,12 +67,16 @@ int tkc_source_derived(const unsigned char *secret, size_t secret_len, uint64_t 
 
 /*
  * Explicit keys in nginx's 80-byte layout, n of them back to back; the
- * first encrypts, all decrypt. keys is copied. 0, -EINVAL or -ENOMEM.
+ * first encrypts, all decrypt. keys is copied. 0, -EINVAL (n is 0 or
+ * above TKC_MAX_WINDOW, or two keys share a name) or -ENOMEM.
  */
 int tkc_source_explicit(const unsigned char *keys, size_t n, uint64_t lifetime_s,
 			struct tkc_source **out);
 
-/* Reference counting; the last unref wipes the key material. Any thread. */
+/*
+ * Reference counting; the last unref wipes the key material. Any thread.
+ * Unref of NULL is a no-op.
+ */
 void tkc_source_ref(struct tkc_source *src);
 void tkc_source_unref(struct tkc_source *src);
 
@@ -101,7 +105,11 @@ const struct tkc_key *tkc_keyset_encrypt_key(const struct tkc_keyset *ks);
 const struct tkc_key *tkc_keyset_lookup(const struct tkc_keyset *ks, const unsigned char *name,
 					bool *is_current);
 
-/* The key of one epoch, derived from secret. Exposed for tests. 0 or -EIO. */
+/*
+ * The key of one epoch, derived from secret. Its name is the epoch as 8
+ * bytes big-endian followed by 8 derived bytes, which is what makes the
+ * lookup of a derived keyset O(1). Exposed for tests. 0 or -EIO.
+ */
 int tkc_derive_key(const unsigned char *secret, size_t secret_len, uint64_t epoch,
 		   struct tkc_key *out);
 
@@ -110,9 +118,9 @@ int tkc_derive_key(const unsigned char *secret, size_t secret_len, uint64_t epoc
 #define TKC_APPDATA_VERSION 1
 
 struct tkc_appdata {
-	uint64_t listener_tag;     /* tkc_listener_tag() of the issuing listener */
+	uint64_t listener_tag;      /* tkc_listener_tag() of the issuing listener */
 	uint64_t first_handshake_s; /* unix time of the original full handshake */
-	size_t server_id_len;      /* 0 when no server was chosen */
+	size_t server_id_len;       /* 0 when no server was chosen */
 	char server_id[TKC_SERVER_ID_MAX];
 };
 
@@ -142,9 +150,19 @@ enum tkc_outcome {
 	TKC_OUTCOME_REJECTED = 5,      /* decrypted, but appdata refused */
 };
 
-/* Stable lower-case token for logs and metrics ("current", "old", ...). */
+/*
+ * Stable lower-case token for logs and metrics ("none", "current", "old",
+ * "unknown_key", "undecryptable", "rejected"); "invalid" for other values.
+ */
 const char *tkc_outcome_name(enum tkc_outcome outcome);
 
+/*
+ * outcome is what the shard decided about the ticket; whether the
+ * handshake resumed is SSL_session_reused(), because OpenSSL may still
+ * refuse a ticket the shard accepted (a cipher no longer offered, say).
+ * first_handshake_s is 0 until known: set from an accepted ticket, or to
+ * now when the first ticket of a full handshake is written.
+ */
 struct tkc_conn {
 	enum tkc_outcome outcome;
 	bool resumed_affinity; /* routed by the server named in the ticket */
@@ -154,6 +172,7 @@ struct tkc_conn {
 	char server_id[TKC_SERVER_ID_MAX];
 	bool key_found;       /* internal: the key callback found the name */
 	bool key_was_current; /* internal */
+	bool ticket_counted;  /* internal: the shard counted this ticket */
 };
 
 /* Reset c and attach it to ssl. c must outlive ssl's handshake. 0 or -EIO. */
@@ -189,13 +208,20 @@ struct tkc_hooks {
 };
 
 struct tkc_shard_params {
-	const char *listener;       /* name of the listener; binds tickets */
-	struct tkc_source *source;  /* the shard takes its own reference */
-	uint64_t lifetime_s;        /* a resumption chain ends after this */
-	bool affinity;              /* carry and honour the server id */
+	const char *listener;      /* name of the listener; binds tickets */
+	struct tkc_source *source; /* the shard takes its own reference */
+	uint64_t lifetime_s;       /* a resumption chain ends after this; > 0 */
+	bool affinity;             /* carry and honour the server id */
 	struct tkc_hooks hooks;
 };
 
+/*
+ * Every connection that offers a ticket adds one to exactly one of
+ * decrypt_current, decrypt_old, decrypt_unknown_key,
+ * decrypt_undecryptable and appdata_rejected (the first ticket decided,
+ * if a client offers several). affinity_routed and affinity_repinned
+ * count accepted tickets that named a server we could or could not use.
+ */
 struct tkc_counters {
 	uint64_t tickets_issued;
 	uint64_t decrypt_current;
@@ -216,9 +242,15 @@ int tkc_shard_create(const struct tkc_shard_params *params, struct tkc_shard **o
 /*
  * Install the ticket callbacks on ctx: the key callback, the appdata
  * callbacks, the session id context of the listener, and the server-side
- * session cache turned off (resumption is stateless). May be called for
- * several SSL_CTX of the same listener (one per certificate, for SNI).
- * 0 or -EIO.
+ * session cache turned off (resumption is stateless). Also: tickets on
+ * (SSL_OP_NO_TICKET cleared), the session timeout set to lifetime_s
+ * (at most 7 days, the TLS 1.3 limit) so that OpenSSL does not expire
+ * tickets before the shard would, and renegotiation off, which would run
+ * the ticket callbacks again on an established connection. May be called
+ * for several SSL_CTX of the same listener (one per certificate, for
+ * SNI): the key callback finds the shard through the SSL_CTX in use, so
+ * every SSL_CTX a handshake may switch to must be attached. The shard
+ * must outlive these SSL_CTX. 0, -EINVAL or -EIO.
  */
 int tkc_shard_attach(struct tkc_shard *shard, SSL_CTX *ctx);
 
@@ -232,7 +264,10 @@ void tkc_shard_publish(struct tkc_shard *shard, struct tkc_source *src);
 /* Copy the counters. Any thread; each field is read atomically. */
 void tkc_shard_read_counters(const struct tkc_shard *shard, struct tkc_counters *out);
 
-/* Free the shard and wipe its keys. NULL is a no-op. */
+/*
+ * Free the shard and wipe its keys, once no SSL_CTX it is attached to
+ * will run another handshake. NULL is a no-op.
+ */
 void tkc_shard_free(struct tkc_shard *shard);
 
 #ifdef __cplusplus

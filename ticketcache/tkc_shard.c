@@ -338,7 +338,7 @@ on_ticket_generate(SSL *ssl, void *arg)
 
 	if (c == NULL)
 		c = &unattached;
-	else if (shard->affinity && c->server_id_len == 0 && shard->hooks.pick_server != NULL)
+	else if (c->server_id_len == 0 && shard->hooks.pick_server != NULL)
 		shard->hooks.pick_server(ssl, c, shard->hooks.arg);
 
 	/* A renewed ticket keeps the start of the chain it continues. */
@@ -374,13 +374,10 @@ record_failure(struct tkc_shard *shard, struct tkc_conn *c, const unsigned char 
 	if (!known && name_len == TKC_KEY_NAME_LEN)
 		known = tkc_keyset_lookup(shard->keys, name, NULL) != NULL;
 
-	if (known || name_len < TKC_KEY_NAME_LEN) {
+	if (known || name_len < TKC_KEY_NAME_LEN)
 		c->outcome = TKC_OUTCOME_UNDECRYPTABLE;
-		count(&shard->counters.decrypt_undecryptable);
-	} else {
+	else
 		c->outcome = TKC_OUTCOME_UNKNOWN_KEY;
-		count(&shard->counters.decrypt_unknown_key);
-	}
 }
 
 /* Whether the ticket's appdata allows this listener to resume it now. */
@@ -419,12 +416,10 @@ route_by_ticket(struct tkc_shard *shard, struct tkc_conn *c, const struct tkc_ap
 	    h->server_usable(ad->server_id, ad->server_id_len, h->arg)) {
 		tkc_conn_set_server(c, ad->server_id, ad->server_id_len);
 		c->resumed_affinity = true;
-		count(&shard->counters.affinity_routed);
 		return false;
 	}
 
 	c->repinned = true;
-	count(&shard->counters.affinity_repinned);
 	return true;
 }
 
@@ -437,7 +432,6 @@ accept_ticket(struct tkc_shard *shard, SSL *ssl, struct tkc_conn *c, SSL_SESSION
 
 	if (!appdata_acceptable(shard, sess, &ad)) {
 		c->outcome = TKC_OUTCOME_REJECTED;
-		count(&shard->counters.appdata_rejected);
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 
@@ -446,7 +440,6 @@ accept_ticket(struct tkc_shard *shard, SSL *ssl, struct tkc_conn *c, SSL_SESSION
 		tkc_keyset_lookup(shard->keys, name, &is_current);
 
 	c->outcome = is_current ? TKC_OUTCOME_CURRENT : TKC_OUTCOME_OLD;
-	count(is_current ? &shard->counters.decrypt_current : &shard->counters.decrypt_old);
 	c->first_handshake_s = ad.first_handshake_s;
 
 	/* TLS 1.3 clients use a ticket once: without a new one they stop resuming. */
@@ -457,6 +450,35 @@ accept_ticket(struct tkc_shard *shard, SSL *ssl, struct tkc_conn *c, SSL_SESSION
 		renew = true;
 
 	return renew ? SSL_TICKET_RETURN_USE_RENEW : SSL_TICKET_RETURN_USE;
+}
+
+/*
+ * Count what was decided about the connection's ticket, once: after a
+ * HelloRetryRequest, OpenSSL decrypts the same ticket a second time.
+ */
+static void
+count_decision(struct tkc_shard *shard, struct tkc_conn *c)
+{
+	struct tkc_counters *n = &shard->counters;
+	uint64_t *by_outcome[] = {
+		[TKC_OUTCOME_NONE] = NULL,
+		[TKC_OUTCOME_CURRENT] = &n->decrypt_current,
+		[TKC_OUTCOME_OLD] = &n->decrypt_old,
+		[TKC_OUTCOME_UNKNOWN_KEY] = &n->decrypt_unknown_key,
+		[TKC_OUTCOME_UNDECRYPTABLE] = &n->decrypt_undecryptable,
+		[TKC_OUTCOME_REJECTED] = &n->appdata_rejected,
+	};
+
+	if (c->ticket_counted || c->outcome == TKC_OUTCOME_NONE ||
+	    (size_t)c->outcome >= sizeof(by_outcome) / sizeof(by_outcome[0]))
+		return;
+
+	c->ticket_counted = true;
+	count(by_outcome[c->outcome]);
+	if (c->resumed_affinity)
+		count(&n->affinity_routed);
+	if (c->repinned)
+		count(&n->affinity_repinned);
 }
 
 /*
@@ -481,6 +503,8 @@ on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *name, size
 	if (c == NULL)
 		c = &unattached;
 
+	c->resumed_affinity = false;
+	c->repinned = false;
 	switch (status) {
 	case SSL_TICKET_EMPTY:
 		c->outcome = TKC_OUTCOME_NONE;
@@ -496,6 +520,8 @@ on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *name, size
 		/* OpenSSL passes no other status; use no ticket if it ever does. */
 		break;
 	}
+
+	count_decision(shard, c);
 
 	/* A TLS 1.3 client may offer several tickets; each starts afresh. */
 	c->key_found = false;

@@ -804,6 +804,41 @@ sni_second_context(int version)
 
 BOTH_VERSIONS(sni_second_context)
 
+/*
+ * A HelloRetryRequest (the client's key share is for a group the server
+ * does not take) makes OpenSSL decrypt the ticket twice; it still counts
+ * as one resumption.
+ */
+static void
+test_retry_request_counts_once(void)
+{
+	struct tp_server s;
+	struct tp_client cl;
+	struct tp_result full, res;
+	struct tkc_counters c;
+
+	reset_env();
+	REQUIRE(tp_client_init(&cl, TLS1_3_VERSION) == 0);
+	REQUIRE(server_with_secret(&s, "web", secret_a) == 0);
+	REQUIRE(SSL_CTX_set1_groups_list(s.ctx, "P-256") == 1);
+	REQUIRE(SSL_CTX_set1_groups_list(cl.ctx, "X25519:P-256") == 1);
+
+	REQUIRE(tp_connect(&cl, &s, NULL, &full) == 0);
+	REQUIRE(tp_connect(&cl, &s, full.session, &res) == 0);
+	CHECK(res.server_reused);
+	CHECK_EQ_INT(res.conn.outcome, TKC_OUTCOME_CURRENT);
+	CHECK(tp_conn_server_is(&res.conn, "backend-a"));
+
+	c = counters_of(&s);
+	CHECK_EQ_INT(c.decrypt_current, 1);
+	CHECK_EQ_INT(c.affinity_routed, 1);
+
+	tp_result_clear(&full);
+	tp_result_clear(&res);
+	tp_server_free(&s);
+	tp_client_free(&cl);
+}
+
 /* What tkc_shard_attach() sets besides the callbacks. */
 static void
 test_attach_settings(void)
@@ -1002,6 +1037,7 @@ main(int argc, char **argv)
 	RUN(publish_from_thread_tls13);
 	RUN(sni_second_context_tls12);
 	RUN(sni_second_context_tls13);
+	RUN(test_retry_request_counts_once);
 	RUN(test_attach_settings);
 	RUN(cross_process_tls12);
 	RUN(cross_process_tls13);
