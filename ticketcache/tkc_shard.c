@@ -55,7 +55,9 @@ struct tkc_shard {
 	 * Fetched once: an implicit fetch per ticket costs locks in 3.0.
 	 * OpenSSL 3.0 makes the EVP_MAC_CTX of each ticket itself, so hmac
 	 * is not handed to it; holding it makes a missing HMAC fail
-	 * tkc_shard_create() instead of the first handshake.
+	 * tkc_shard_create() instead of the first handshake. The digest of
+	 * that context can only be set by name, which the provider looks up
+	 * on every ticket: TODO(#4) measure what that lookup costs.
 	 */
 	EVP_CIPHER *aes_cbc;
 	EVP_MAC *hmac;
