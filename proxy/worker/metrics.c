@@ -60,7 +60,7 @@ static void
 print_ticket_family(struct ush_metrics *m, struct ush_metrics_writer *out,
 		    const struct ticket_family *f)
 {
-	char id[16];
+	char id[24];
 	size_t i;
 
 	ush_metrics_family(out, f->name, USH_METRIC_COUNTER, f->help);
@@ -76,7 +76,7 @@ static void
 print_decrypts(struct ush_metrics *m, struct ush_metrics_writer *out)
 {
 	const char *name = "usher_ticket_decrypts_total";
-	char id[16];
+	char id[24];
 	size_t i, k;
 
 	ush_metrics_family(out, name, USH_METRIC_COUNTER,

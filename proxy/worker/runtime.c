@@ -322,7 +322,7 @@ drain_and_stop(struct ush_runtime *rt, int signo)
 	uint64_t start = ush_now_ms();
 
 	ush_log(USH_LOG_INFO, "%s: no new connections; draining for up to %llu ms",
-		strsignal(signo), (unsigned long long)limit);
+		signo == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)limit);
 	workers_signal(rt, drain_flag);
 
 	while (!workers_all_done(rt) && ush_now_ms() - start < limit)

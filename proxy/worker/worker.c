@@ -60,6 +60,7 @@ share_build_envs(struct ush_worker_share *share, char *err, size_t err_len)
 {
 	struct ush_generation *gen = share->gen;
 	const struct cfg *cfg = gen->cfg;
+	struct ush_tls_error tls_err = {0};
 	size_t i;
 	int rc;
 
@@ -77,10 +78,12 @@ share_build_envs(struct ush_worker_share *share, char *err, size_t err_len)
 		env->timeouts = &cfg->timeouts;
 		env->balancer = &share->balancers[l->pool];
 		env->now_ms = clock_ms;
-		rc = ush_tls_create(l, &cfg->tickets, gen->tickets, &env->tls);
+		rc = ush_tls_create(l, gen->tickets, &cfg->tickets, &env->tls, &tls_err);
 		if (rc != 0) {
-			snprintf(err, err_len, "listener '%s': TLS setup failed (%s)", l->name,
-				 strerror(-rc));
+			snprintf(err, err_len, "listener '%s': TLS setup failed%s%s%s (%s)", l->name,
+				 tls_err.path[0] ? " for '" : "", tls_err.path,
+				 tls_err.path[0] ? "'" : "",
+				 tls_err.reason[0] ? tls_err.reason : strerror(-rc));
 			return rc;
 		}
 	}

@@ -213,19 +213,19 @@ recycle_buffer(struct uring_worker *uw, unsigned bid)
 }
 
 static int
-open_listen_socket(const struct cfg_addr *bind)
+open_listen_socket(const struct cfg_addr *addr)
 {
 	int one = 1;
 	int fd;
 
-	fd = socket(bind->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 
 	/* One socket per worker; the kernel spreads connections over them. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-	    bind(fd, (const struct sockaddr *)&bind->ss, bind->len) != 0 ||
+	    bind(fd, (const struct sockaddr *)&addr->ss, addr->len) != 0 ||
 	    listen(fd, LISTEN_BACKLOG) != 0) {
 		int err = -errno;
 
