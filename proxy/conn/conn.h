@@ -212,12 +212,12 @@ void ush_conn_abort(struct ush_conn *c, enum ush_close_reason reason);
 /* What the engine should do now: USH_WANT_* bits. */
 unsigned ush_conn_wants(const struct ush_conn *c);
 
-/* The pending bytes for one direction, for the engine's send. */
+/* The pending bytes for one direction, for the engine's send; NULL if none. */
 static inline const unsigned char *
 ush_buf_peek(const struct ush_buf *b, size_t *len)
 {
 	*len = b->tail - b->head;
-	return b->data + b->head;
+	return *len > 0 ? b->data + b->head : NULL;
 }
 
 #ifdef __cplusplus

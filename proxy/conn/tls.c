@@ -24,7 +24,8 @@
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-#define KEY_EXCHANGE_GROUPS "X25519:P-256"
+/* Not const: SSL_CTX_set1_groups_list() is a macro that casts it so. */
+static char key_exchange_groups[] = "X25519:P-256";
 
 struct ush_tls {
 	SSL_CTX **ctxs; /* one per certificate, [0] the default */
@@ -49,22 +50,31 @@ set_error(struct ush_tls_error *err, const char *path, const char *reason)
 
 /*
  * Turn the OpenSSL error queue into -errno and a reason, and empty it so
- * the worker's next connection does not inherit it.
+ * the worker's next connection does not inherit it. A system error (a
+ * missing file) is the root cause and gives the errno; otherwise the
+ * first error queued names what went wrong.
  */
 static int
 take_openssl_error(struct ush_tls_error *err, const char *path, int fallback)
 {
-	unsigned long e = ERR_peek_last_error();
+	unsigned long e, first = 0, sys = 0;
 	char reason[256];
-	int rc = fallback;
 
-	if (e != 0 && ERR_SYSTEM_ERROR(e))
-		rc = -(int)ERR_GET_REASON(e);
+	while ((e = ERR_get_error()) != 0) {
+		if (first == 0)
+			first = e;
+		if (sys == 0 && ERR_SYSTEM_ERROR(e))
+			sys = e;
+	}
 
-	ERR_error_string_n(e, reason, sizeof(reason));
-	set_error(err, path, e != 0 ? reason : "unknown OpenSSL failure");
-	ERR_clear_error();
-	return rc;
+	if (sys != 0) {
+		set_error(err, path, strerror((int)ERR_GET_REASON(sys)));
+		return -(int)ERR_GET_REASON(sys);
+	}
+
+	ERR_error_string_n(first, reason, sizeof(reason));
+	set_error(err, path, first != 0 ? reason : "unknown OpenSSL failure");
+	return fallback;
 }
 
 static int
@@ -330,7 +340,7 @@ set_policy(SSL_CTX *ctx, const struct cfg_listener *l)
 
 	if (set_versions(ctx, l->protocols) != 0 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, KEY_EXCHANGE_GROUPS) != 1)
+	    SSL_CTX_set1_groups_list(ctx, key_exchange_groups) != 1)
 		return -EIO;
 
 	return 0;
