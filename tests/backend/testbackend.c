@@ -48,6 +48,7 @@ struct options {
 };
 
 struct conn {
+	struct conn *prev, *next; /* every open conn, to release them at exit */
 	int fd;
 	char peer[INET6_ADDRSTRLEN + 8];
 	bool header_done; /* PROXY header read, or none expected */
@@ -69,6 +70,7 @@ struct backend {
 	int epfd;
 	int listen_fd;
 	int signal_fd;
+	struct conn *conns;
 	long n_conns;
 	bool accept_paused; /* out of descriptors until a conn closes */
 };
@@ -378,6 +380,12 @@ close_conn(struct backend *b, struct conn *c, bool reset)
 	}
 
 	close(c->fd); /* also leaves the epoll set */
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		b->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -542,6 +550,10 @@ add_conn(struct backend *b, int fd, const struct sockaddr_storage *peer)
 	c->header_done = !b->opt.proxy_protocol || b->opt.stall;
 	c->events = b->opt.stall ? EPOLLRDHUP : EPOLLIN;
 	format_addr(peer, c->peer, sizeof(c->peer));
+	c->next = b->conns;
+	if (b->conns != NULL)
+		b->conns->prev = c;
+	b->conns = c;
 	b->n_conns++;
 
 	ev = (struct epoll_event){.events = c->events, .data.ptr = c};
@@ -689,6 +701,10 @@ main(int argc, char **argv)
 
 	run(&b);
 
-	/* Connections die with the process; the kernel closes them. */
+	while (b.conns != NULL)
+		close_conn(&b, b.conns, false);
+	close(b.listen_fd);
+	close(b.signal_fd);
+	close(b.epfd);
 	return 0;
 }
