@@ -49,7 +49,7 @@ def refused_case(tap, env):
 
 
 def reset_case(tap, env):
-    resetter = env.backend("reset-1", args=["--reset-after", "2"])
+    resetter = env.backend("reset-1", args=["--reset-after", "30"])
     usher = env.usher(env.config([resetter]), name="reset")
 
     with tap.case("backend resets: the client sees its connection end"):
@@ -64,7 +64,7 @@ def reset_case(tap, env):
                 except (OSError, ssl.SSLError):
                     ended = True
                     break
-            assert ended, "10 lines went through a backend that resets after 2"
+            assert ended, "10 lines went through a backend that resets after 30 bytes"
 
     tap.ok(usher.alive(), "backend resets: usher is still running", usher.stderr()[-500:])
     with tap.case("backend resets: the next client completes a handshake and an exchange"):

@@ -160,6 +160,8 @@ def main(body):
     finally:
         env.cleanup()
 
+    if tap.count == 0:
+        tap.ok(False, "the test made at least one check")
     tap.plan()
     sys.exit(1 if tap.failed else 0)
 
@@ -691,19 +693,35 @@ def s_client(port, version, sess_in=None, sess_out=None, line=None,
                  stderr=subprocess.STDOUT)
     answer = re.compile(r"^(\S+) " + re.escape(line) + r"\r?$", re.M)
     try:
-        proc.stdin.write((line + "\n").encode())
-        proc.stdin.flush()
-    except BrokenPipeError:
-        pass
-    output = _read_until(proc.stdout, answer, timeout)
-    m = answer.search(output)
-    try:
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
-    output += _read_rest(proc, 5.0)
+        try:
+            proc.stdin.write((line + "\n").encode())
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        output = _read_until(proc.stdout, answer, timeout)
+        m = answer.search(output)
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        output += _read_rest(proc, 5.0)
+    finally:
+        kill_group(proc)  # a no-op once it has exited
+        proc.wait(timeout=10)
+        for pipe in (proc.stdin, proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
     return SClient(bool(re.search(r"^Reused, TLS", output, re.M)),
                    m.group(1) if m else None, output, proc.returncode)
+
+
+def _readable(fd, timeout):
+    """poll(), not select(): test processes hold descriptors past 1024."""
+    p = select.poll()
+    p.register(fd, select.POLLIN)
+    return bool(p.poll(max(0, int(timeout * 1000))))
 
 
 def _read_until(stream, regex, timeout):
@@ -712,10 +730,7 @@ def _read_until(stream, regex, timeout):
     deadline = time.monotonic() + timeout
     while not regex.search(data.decode(errors="replace")):
         left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        ready, _, _ = select.select([fd], [], [], left)
-        if not ready:
+        if left <= 0 or not _readable(fd, left):
             break
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -730,8 +745,7 @@ def _read_rest(proc, timeout):
     data = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
+        if not _readable(fd, deadline - time.monotonic()):
             break
         chunk = os.read(fd, 65536)
         if not chunk:

@@ -21,6 +21,7 @@ import time
 import harness
 
 CLIENTS = int(os.environ.get("USHER_IDLE_CLIENTS", "2000"))
+WORKERS = 2
 IN_FLIGHT = 256  # handshakes started but not finished, at most
 OPEN_DEADLINE = 90.0
 SAMPLE_EVERY = max(1, CLIENTS // 20)  # relay a line on these
@@ -102,6 +103,15 @@ class Opener:
         self.sel.close()
 
 
+def why_closed(usher):
+    """usher's own account of closed and rejected connections, for a failure."""
+    m = usher.metrics()
+    lines = [f"{n}{l} {v:g}" for n, l, v in m.samples if v and n in (
+        "usher_connections_closed_total", "usher_connections_rejected_total",
+        "usher_handshake_failures_total", "usher_upstream_connect_failures_total")]
+    return "usher's counters: " + ("; ".join(lines) or "all zero")
+
+
 def body(tap, env):
     limit = harness.raise_fd_limit()
     need = 2 * CLIENTS + 500
@@ -109,9 +119,11 @@ def body(tap, env):
         raise harness.Skip(f"{CLIENTS} clients need RLIMIT_NOFILE >= {need} for usher; "
                            f"the hard limit is {limit}")
 
+    # max_connections is split evenly between workers and the kernel does
+    # not spread connections evenly, so let each worker take them all.
     backend = env.backend("app-1")
-    usher = env.usher(env.config([backend], workers=2,
-                                 limits={"max_connections": CLIENTS + 100},
+    usher = env.usher(env.config([backend], workers=WORKERS,
+                                 limits={"max_connections": WORKERS * (CLIENTS + 100)},
                                  timeouts={"handshake": "60s", "idle": "300s"}))
     harness.one_request(usher.port)
     baseline = usher.stable_fd_count()
@@ -123,7 +135,7 @@ def body(tap, env):
         tap.ok(len(clients) == CLIENTS,
                f"all {CLIENTS} idle TLS connections complete their handshakes",
                f"{len(clients)} completed, {len(opener.failed)} failed; first failures:\n"
-               + "\n".join(opener.failed[:5]))
+               + "\n".join(opener.failed[:5]) + "\n" + why_closed(usher))
         tap.ok(usher.alive(), f"usher is up with {len(clients)} idle connections")
 
         with tap.case(f"usher reports {len(clients)} connections open"):
