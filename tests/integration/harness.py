@@ -154,7 +154,6 @@ def main(body):
         tap.ok(False, "test ran to the end", f"skipped half-way: {why}")
     except SystemExit:
         tap.ok(False, "test ran to the end", "stopped by a signal")
-        raise
     except BaseException:
         tap.ok(False, "test ran to the end", traceback.format_exc())
     finally:
