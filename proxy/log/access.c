@@ -495,7 +495,13 @@ count_lost(uint64_t lines)
 	atomic_fetch_add_explicit(&access_lost, lines, memory_order_relaxed);
 }
 
-/* Write whole lines with one write(2); only a short write adds a second. */
+/*
+ * Write whole lines with one write(2); only a short write adds a second.
+ *
+ * TODO(#3): a destination that blocks (stdout piped to a stalled reader)
+ * stalls the calling worker; hand lines to a writer thread, or drop and
+ * count them when the descriptor is not ready.
+ */
 static void
 write_lines(const char *data, size_t len, unsigned lines)
 {

@@ -128,7 +128,8 @@ uint64_t ush_log_now_unix_ms(void);
  * messages". Meant for peer misbehaviour, which a peer can trigger at will.
  *
  * Owned by one thread (keep one per worker and per kind of message): no
- * locks, no atomics. Initialise with USH_RATELIMIT_INIT.
+ * locks, no atomics. Initialise with USH_RATELIMIT_INIT. A count held back
+ * is reported only with the next line let through.
  */
 struct ush_ratelimit {
 	uint64_t interval_ms;
@@ -138,9 +139,10 @@ struct ush_ratelimit {
 	uint64_t suppressed; /* held back since the last line let through */
 };
 
-#define USH_RATELIMIT_INIT(burst_, interval_ms_)                 \
-	{                                                        \
-		.interval_ms = (interval_ms_), .burst = (burst_) \
+#define USH_RATELIMIT_INIT(burst_, interval_ms_)                                                   \
+	{                                                                                          \
+		.interval_ms = (interval_ms_), .burst = (burst_), .used = 0, .window_start_ms = 0, \
+		.suppressed = 0                                                                    \
 	}
 
 /*
