@@ -304,6 +304,25 @@ on_read_stopped(struct ush_conn *c, int err)
 	}
 }
 
+/*
+ * A client's KeyUpdate that asks for ours waits, in OpenSSL, for our next
+ * write, and the upstream may have nothing to say for a long time. An
+ * empty SSL_write_ex() sends it now and no application data.
+ */
+static void
+answer_key_update(struct ush_conn *c)
+{
+	size_t written;
+
+	if (c->state == USH_CONN_CLOSED || c->state == USH_CONN_CLOSING ||
+	    SSL_get_key_update_type(c->ssl) == SSL_KEY_UPDATE_NONE || close_notify_sent(c))
+		return;
+
+	ERR_clear_error();
+	SSL_write_ex(c->ssl, "", 0, &written);
+	ERR_clear_error();
+}
+
 /* Decrypt client records into to_upstream while it has room. */
 static void
 read_from_client(struct ush_conn *c)
@@ -336,6 +355,8 @@ read_from_client(struct ush_conn *c)
 	/* The block reserved for a read that brought nothing is not kept. */
 	if (ush_buf_empty(&c->to_upstream))
 		ush_buf_release(&c->to_upstream);
+
+	answer_key_update(c);
 }
 
 /* Both directions ended and everything was delivered. */

@@ -183,7 +183,9 @@ on_servername(SSL *ssl, int *alert, void *arg)
 	for (size_t i = 0; i < tls->n_ctxs; i++) {
 		X509 *cert = SSL_CTX_get0_certificate(tls->ctxs[i]);
 
-		if (cert == NULL || X509_check_host(cert, name, len, 0, NULL) != 1)
+		if (cert == NULL ||
+		    X509_check_host(cert, name, len, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) !=
+			    1)
 			continue;
 
 		if (i > 0 && SSL_set_SSL_CTX(ssl, tls->ctxs[i]) == NULL)

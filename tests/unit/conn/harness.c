@@ -355,6 +355,7 @@ pump_to_client(struct hc *h, unsigned wants)
 	if (n <= 0)
 		return false;
 
+	h->sent_to_client += (size_t)n;
 	ush_conn_on_sent(&h->c, 0, (size_t)n);
 	return true;
 }

@@ -126,7 +126,8 @@ struct hc {
 
 	/* what we saw */
 	size_t max_to_client, max_to_upstream, max_from_client;
-	bool closed; /* the conn wanted CLOSE */
+	size_t sent_to_client; /* ciphertext bytes the conn got sent */
+	bool closed;           /* the conn wanted CLOSE */
 };
 
 /*

@@ -365,6 +365,41 @@ test_client_reset_in_relay(void)
 	hw_teardown(&w);
 }
 
+/* A TLS 1.3 key update asked by the client is answered, mid-relay. */
+static void
+test_key_update(void)
+{
+	static const unsigned char req[] = "after the key update", resp[] = "answer";
+	struct hw w;
+	struct hc_client cl;
+	struct hc h;
+	size_t sent;
+
+	REQUIRE(hw_setup(&w, &(struct hw_opts){.n_certs = 1}) == 0);
+	REQUIRE(hc_client_init(&cl, TLS1_3_VERSION, NULL, 0) == 0);
+	REQUIRE(hc_open(&h, &w, 0, &cl, NULL, NULL) == 0);
+	REQUIRE(hc_establish(&h) == 0);
+	sent = h.sent_to_client;
+
+	REQUIRE(SSL_key_update(h.ssl, SSL_KEY_UPDATE_REQUESTED) == 1);
+	h.tx = req;
+	h.tx_len = sizeof(req);
+	hc_settle(&h);
+	CHECK(bytes_equal(&h.up_rx, req, sizeof(req)));
+	CHECK(h.sent_to_client > sent); /* our own KeyUpdate, unprompted by upstream */
+
+	h.up_tx = resp;
+	h.up_tx_len = sizeof(resp);
+	hc_settle(&h);
+	CHECK(bytes_equal(&h.rx, resp, sizeof(resp)));
+	CHECK_EQ_INT(h.c.state, USH_CONN_RELAY);
+	CHECK(hc_holds_no_buffers(&h));
+
+	hc_free(&h);
+	hc_client_free(&cl);
+	hw_teardown(&w);
+}
+
 int
 main(void)
 {
@@ -378,5 +413,6 @@ main(void)
 	RUN(test_idle_timeout);
 	RUN(test_shutdown_drains_relay);
 	RUN(test_client_reset_in_relay);
+	RUN(test_key_update);
 	return check_done();
 }
