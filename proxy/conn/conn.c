@@ -408,7 +408,8 @@ write_proxy_header(struct ush_conn *c)
 		n = ush_proxy_v2(&info, p, room);
 
 	if (n < 0) {
-		ush_buf_release(&c->to_upstream);
+		if (ush_buf_empty(&c->to_upstream))
+			ush_buf_release(&c->to_upstream);
 		return n;
 	}
 
@@ -756,7 +757,12 @@ ush_conn_on_upstream_error(struct ush_conn *c, int err)
 		return;
 	}
 
-	/* What the upstream sent before it broke still goes to the client. */
+	/*
+	 * What the upstream sent before it broke still goes to the client.
+	 * TODO(#3): an upstream that breaks before any client byte reached it
+	 * could be retried like a failed connect; the engine would then have
+	 * to drop the broken socket when CONNECT is wanted again.
+	 */
 	if (c->state == USH_CONN_RELAY)
 		close_after_flush(c, USH_CLOSE_UPSTREAM_RESET);
 }

@@ -70,7 +70,10 @@ struct ush_tls_error {
 int ush_tls_create(const struct cfg_listener *l, struct tkc_source *src,
 		   const struct cfg_tickets *t, struct ush_tls **out, struct ush_tls_error *err);
 
-/* Free the contexts and the shard. NULL is a no-op. */
+/*
+ * Free the contexts and the shard. Every SSL made from tls must be freed
+ * first: their callbacks point into it. NULL is a no-op.
+ */
 void ush_tls_free(struct ush_tls *tls);
 
 /*
