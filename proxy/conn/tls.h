@@ -62,7 +62,8 @@ struct ush_tls_error {
  * lifetime and affinity of t. err may be NULL.
  *
  * Returns 0, -ENOENT/-EACCES/... when a file cannot be read, -EPERM when a
- * private key file is readable by group or others, -EINVAL when a file
+ * private key file is open to every user (mode & 007; a key group is
+ * fine, as in config validation), -EINVAL when a file
  * does not hold a usable certificate or key (or they do not match),
  * -ENOMEM, or -EIO for another OpenSSL failure. Key material is never put
  * in err. Any thread; the result belongs to the calling worker.
