@@ -1,0 +1,136 @@
+/*
+ * Thread scaling of resumed handshakes: 1..ncpu threads, each with its
+ * own client, resuming against
+ *
+ *   scaling/VER/shards      usher's layout: every thread its own SSL_CTX
+ *                           (own certificate and key objects) with its own
+ *                           tkc_shard, all shards over one key source;
+ *   scaling/VER/shared_ctx  one SSL_CTX for all threads. A tkc_shard is
+ *                           single-threaded by contract, so it cannot be
+ *                           the shared context's ticket handler; the
+ *                           honest shared setup is the one a terminator
+ *                           without per-thread contexts runs: OpenSSL's
+ *                           built-in ticket keys, server session cache off
+ *                           (stateless tickets, like usher's). Everything
+ *                           else (certificate, groups, ciphers, modes) is
+ *                           the same.
+ *
+ * Real time and items_per_second (handshakes per second over all threads)
+ * are what count: both sides run in the thread, so a perfect 2-thread run
+ * does twice the handshakes per second. scaling.py prints the ratios;
+ * the target is 1.9x from 1 to 2 threads for the shards.
+ */
+#include <algorithm>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "micro.h"
+
+namespace
+{
+
+/* Shared by the threads of a run: usher's key source and the one SSL_CTX. */
+struct Shared {
+	std::once_flag once;
+	struct tkc_source *source = nullptr;
+	struct hs_server server = {};
+	bool ready = false;
+} shared;
+
+void
+make_shared()
+{
+	shared.source = micro::derived_source(micro::kRotation, micro::kLifetime);
+	shared.ready = shared.source != nullptr && hs_server_builtin(&shared.server) == 0;
+}
+
+/* What one thread drives: its client, its server (or the shared one). */
+struct Lane {
+	struct hs_server own = {};
+	struct hs_server *server = nullptr;
+	struct hs_client client = {};
+	SSL_SESSION *session = nullptr;
+
+	Lane(int version, bool shards);
+	~Lane();
+	Lane(const Lane &) = delete;
+	Lane &operator=(const Lane &) = delete;
+};
+
+Lane::Lane(int version, bool shards)
+{
+	std::call_once(shared.once, make_shared);
+	if (!shared.ready || hs_client_init(&client, version) != 0)
+		return;
+
+	if (shards) {
+		if (hs_server_usher(&own, shared.source) != 0)
+			return;
+		server = &own;
+	} else {
+		server = &shared.server;
+	}
+
+	session = hs_fetch_session(&client, server);
+}
+
+Lane::~Lane()
+{
+	SSL_SESSION_free(session);
+	hs_client_free(&client);
+	hs_server_free(&own);
+}
+
+void
+bm_scaling(benchmark::State &state, int version, bool shards)
+{
+	Lane lane(version, shards);
+	micro::Tally tally;
+
+	if (lane.session == nullptr) {
+		state.SkipWithError("cannot set up a resumable session");
+		return;
+	}
+
+	for (auto _ : state) {
+		struct hs_result res;
+		int rc = hs_connect(&lane.client, lane.server, lane.session, &res);
+
+		if (!micro::record(state, rc, res, true))
+			break;
+		tally.add(res);
+	}
+
+	state.SetItemsProcessed(state.iterations());
+	tally.report(state);
+}
+
+} // namespace
+
+void
+register_scaling_benchmarks()
+{
+	int ncpu = (int)std::max(2u, std::thread::hardware_concurrency());
+
+	for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+		const char *ver = version == TLS1_3_VERSION ? "tls13" : "tls12";
+
+		for (bool shards : {true, false}) {
+			std::string name = std::string("scaling/") + ver +
+					   (shards ? "/shards" : "/shared_ctx");
+
+			benchmark::RegisterBenchmark(name.c_str(), bm_scaling, version, shards)
+				->DenseThreadRange(1, ncpu)
+				->UseRealTime();
+		}
+	}
+}
+
+void
+release_scaling_benchmarks()
+{
+	hs_server_free(&shared.server);
+	tkc_source_unref(shared.source);
+	shared.source = nullptr;
+}
