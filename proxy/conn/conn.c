@@ -491,10 +491,6 @@ connect_failed(struct ush_conn *c)
 		return;
 	}
 
-	/*
-	 * TODO(#3): under TLS 1.3 the client's ticket still names the failed
-	 * server; SSL_new_session_ticket() could hand it one naming next.
-	 */
 	c->server = next;
 	c->connect_tries++;
 	USH_STAT_ADD(stats(c)->upstream_retries, 1);
@@ -694,12 +690,40 @@ ush_conn_on_client_error(struct ush_conn *c, int err)
 		close_now(c, USH_CLOSE_CLIENT_RESET);
 }
 
+/*
+ * The ticket was written before we knew the server it names would fail us.
+ * Under TLS 1.3 hand the client a fresh ticket naming the server it really
+ * reached, so its next resumption goes there; TLS 1.2 has no tickets after
+ * the handshake, and its clients move on their next full handshake.
+ */
+static void
+renew_ticket_after_retry(struct ush_conn *c)
+{
+	const char *name = c->server->cfg->name;
+	size_t len = strlen(name);
+
+	if (c->connect_tries <= 1 || SSL_version(c->ssl) != TLS1_3_VERSION)
+		return;
+
+	if (c->ticket.server_id_len == len && memcmp(c->ticket.server_id, name, len) == 0)
+		return;
+
+	ERR_clear_error();
+	if (tkc_conn_set_server(&c->ticket, name, len) != 0 || SSL_new_session_ticket(c->ssl) != 1)
+		return;
+
+	/* Writes the ticket now rather than with the first upstream byte. */
+	SSL_do_handshake(c->ssl);
+	ERR_clear_error();
+}
+
 void
 ush_conn_on_upstream_connected(struct ush_conn *c)
 {
 	if (c->state != USH_CONN_CONNECTING || c->upstream_open)
 		return;
 
+	renew_ticket_after_retry(c);
 	ush_server_report_connect(c->server, true);
 	ush_balancer_conn_opened(c->env->balancer, c->server);
 	c->upstream_open = true;

@@ -24,14 +24,18 @@ version_index(int version)
  * index it reached, or -1; *reused tells whether it resumed.
  */
 static int
-run_connection(struct hw *w, int worker, struct hc_client *cl, SSL_SESSION *offer, bool *reused,
-	       struct tkc_conn *ticket)
+run_connection_failing(struct hw *w, int worker, struct hc_client *cl, SSL_SESSION *offer,
+		       bool *reused, struct tkc_conn *ticket, unsigned fail_mask)
 {
 	static const unsigned char ping[] = "ping", pong[] = "pong";
 	struct hc h;
 	int server = -1;
 
-	if (hc_open(&h, w, worker, cl, NULL, offer) != 0 || hc_establish(&h) != 0)
+	if (hc_open(&h, w, worker, cl, NULL, offer) != 0)
+		goto out;
+
+	h.fail_mask = fail_mask;
+	if (hc_establish(&h) != 0)
 		goto out;
 
 	h.tx = ping;
@@ -63,6 +67,13 @@ run_connection(struct hw *w, int worker, struct hc_client *cl, SSL_SESSION *offe
 out:
 	hc_free(&h);
 	return server;
+}
+
+static int
+run_connection(struct hw *w, int worker, struct hc_client *cl, SSL_SESSION *offer, bool *reused,
+	       struct tkc_conn *ticket)
+{
+	return run_connection_failing(w, worker, cl, offer, reused, ticket, 0);
 }
 
 static void
@@ -176,6 +187,51 @@ test_repin_tls13(void)
 	repin_when_server_down(versions[1]);
 }
 
+/*
+ * The server a TLS 1.3 ticket names fails its connect before the health
+ * checks know it: the client is served by the other server and is handed
+ * a ticket naming that one, so its next resumption goes there directly.
+ */
+static void
+test_retry_renews_ticket_tls13(void)
+{
+	struct hw w;
+	struct hc_client cl;
+	struct tkc_conn ticket;
+	SSL_SESSION *session;
+	bool reused = false;
+	int server;
+
+	REQUIRE(hw_setup(&w, &(struct hw_opts){.n_certs = 1}) == 0);
+	REQUIRE(hc_client_init(&cl, TLS1_3_VERSION, NULL, 0) == 0);
+
+	CHECK_EQ_INT(run_connection(&w, 0, &cl, NULL, &reused, &ticket), 0);
+	session = hc_client_take_session(&cl);
+	REQUIRE(session != NULL);
+
+	server = run_connection_failing(&w, 1, &cl, session, &reused, &ticket, 1u << 0);
+	SSL_SESSION_free(session);
+	CHECK_EQ_INT(server, 1);
+	CHECK(reused);
+	CHECK_EQ_INT(ticket.server_id_len, 2);
+	CHECK(memcmp(ticket.server_id, "s1", 2) == 0);
+
+	session = hc_client_take_session(&cl);
+	REQUIRE(session != NULL);
+
+	/* s0 answers again and worker 0 would choose it; the ticket says s1. */
+	while (ush_balancer_pick(&w.workers[0].balancer, NULL, NULL) != hw_server(&w, 1))
+		;
+	server = run_connection(&w, 0, &cl, session, &reused, &ticket);
+	CHECK_EQ_INT(server, 1);
+	CHECK(reused);
+	CHECK(ticket.resumed_affinity);
+
+	SSL_SESSION_free(session);
+	hc_client_free(&cl);
+	hw_teardown(&w);
+}
+
 /* A resumption keeps working along a chain of renewed tickets. */
 static void
 test_resume_chain_tls13(void)
@@ -209,6 +265,7 @@ main(void)
 	RUN(test_resume_tls13_same_server);
 	RUN(test_repin_tls12);
 	RUN(test_repin_tls13);
+	RUN(test_retry_renews_ticket_tls13);
 	RUN(test_resume_chain_tls13);
 	return check_done();
 }
