@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "log.h"
 #include "tls.h"
 
 uint64_t
@@ -143,6 +144,21 @@ ush_generation_unref(struct ush_generation *gen)
 		generation_destroy(gen);
 }
 
+/* Health changes are rare and matter to the operator: always say them. */
+static void
+on_health_change(void *arg, const struct ush_pool *pool, const struct ush_server *server,
+		 bool up, int err)
+{
+	(void)arg;
+	if (up)
+		ush_log(USH_LOG_WARN, "server '%s' (%s) in pool '%s' is up again", server->cfg->name,
+			server->cfg->address.text, pool->cfg->name);
+	else
+		ush_log(USH_LOG_WARN, "server '%s' (%s) in pool '%s' is down (%s)",
+			server->cfg->name, server->cfg->address.text, pool->cfg->name,
+			err != 0 ? strerror(err) : "health check failed");
+}
+
 static int
 generation_build(struct ush_generation *gen, size_t n_workers, char *err, size_t err_len)
 {
@@ -154,6 +170,7 @@ generation_build(struct ush_generation *gen, size_t n_workers, char *err, size_t
 		snprintf(err, err_len, "upstream pools: %s", strerror(-rc));
 		return rc;
 	}
+	gen->pools->on_change = on_health_change;
 
 	rc = make_ticket_source(&gen->cfg->tickets, &gen->tickets);
 	if (rc != 0) {
