@@ -12,6 +12,9 @@
  *                                       12h lifetime, as in usher's
  *                                       example); ticket under the
  *                                       current key
+ *   handshake/tls13/resumed_sha256      resumed, with TLS_AES_128_GCM_SHA256
+ *                                       preferred over OpenSSL's default
+ *                                       TLS_AES_256_GCM_SHA384 (what-if)
  *   handshake/VER/resumed_current/keys:N  N explicit keys, ticket under
  *                                       the first (current) one
  *   handshake/VER/resumed_oldest/keys:N   ticket under the last key, so
@@ -31,7 +34,11 @@
 namespace
 {
 
-enum class Mode { full, full_no_ticket, resumed };
+enum class Mode { full, full_no_ticket, resumed, resumed_sha256 };
+
+/* TLS 1.3 with the SHA-256 suites first: what usher's default would save. */
+constexpr const char *kSha256First =
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
 
 const char *
 version_name(int version)
@@ -117,7 +124,13 @@ bm_handshake(benchmark::State &state, int version, Mode mode)
 		return;
 	}
 
-	if (mode == Mode::resumed) {
+	if (mode == Mode::resumed_sha256 &&
+	    hs_server_tls13_suites(&rig.server, kSha256First) != 0) {
+		state.SkipWithError("cannot set the TLS 1.3 suites");
+		return;
+	}
+
+	if (mode == Mode::resumed || mode == Mode::resumed_sha256) {
 		rig.session = hs_fetch_session(&rig.client, &rig.server);
 		if (rig.session == nullptr) {
 			state.SkipWithError("no session to resume");
@@ -174,19 +187,24 @@ register_handshake_benchmarks()
 	static const struct {
 		Mode mode;
 		const char *name;
+		bool tls13_only;
 	} modes[] = {
-		{Mode::full, "full"},
-		{Mode::full_no_ticket, "full_no_ticket"},
-		{Mode::resumed, "resumed"},
+		{Mode::full, "full", false},
+		{Mode::full_no_ticket, "full_no_ticket", false},
+		{Mode::resumed, "resumed", false},
+		{Mode::resumed_sha256, "resumed_sha256", true},
 	};
 
 	for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
 		std::string prefix = std::string("handshake/") + version_name(version) + "/";
 
-		for (const auto &m : modes)
+		for (const auto &m : modes) {
+			if (m.tls13_only && version != TLS1_3_VERSION)
+				continue;
 			benchmark::RegisterBenchmark((prefix + m.name).c_str(), bm_handshake,
 						     version, m.mode)
 				->UseManualTime();
+		}
 
 		for (size_t n : {1, 4, 32})
 			benchmark::RegisterBenchmark(

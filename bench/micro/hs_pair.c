@@ -188,6 +188,12 @@ hs_server_no_tickets(struct hs_server *s)
 	SSL_CTX_set_num_tickets(s->ctx, 0);
 }
 
+int
+hs_server_tls13_suites(struct hs_server *s, const char *suites)
+{
+	return SSL_CTX_set_ciphersuites(s->ctx, suites) == 1 ? 0 : -1;
+}
+
 void
 hs_server_free(struct hs_server *s)
 {

@@ -59,6 +59,13 @@ int hs_server_builtin(struct hs_server *s);
 /* Send no tickets at all (TLS 1.2 and 1.3), to price ticket issue. */
 void hs_server_no_tickets(struct hs_server *s);
 
+/*
+ * Replace OpenSSL's default TLS 1.3 suite order (which puts
+ * TLS_AES_256_GCM_SHA384 first, so the key schedule runs on SHA-384) with
+ * suites, for what-if measurements. 0 or -1.
+ */
+int hs_server_tls13_suites(struct hs_server *s, const char *suites);
+
 void hs_server_free(struct hs_server *s);
 
 /*

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""A short Markdown summary of one bench_micro JSON result file.
+
+    summarize.py results/micro.json
+
+Three tables: ticketcache and OpenSSL primitives (time per operation),
+handshakes (the server's CPU per handshake) and thread scaling
+(handshakes per second), then the scaling ratios from scaling.py.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scaling  # noqa: E402
+
+UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def time_ns(b):
+    return b["real_time"] * UNIT_NS[b.get("time_unit", "ns")]
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def short(name):
+    return name.replace("/manual_time", "").replace("/real_time", "")
+
+
+def runs(data):
+    return [b for b in data.get("benchmarks", [])
+            if b.get("run_type", "iteration") == "iteration"]
+
+
+def header(ctx):
+    print("## usher microbenchmarks")
+    print()
+    print(f"- {ctx.get('date', '?')} on {ctx.get('host_name', '?')}, "
+          f"{ctx.get('num_cpus', '?')} CPUs, load average "
+          f"{', '.join(f'{x:.2f}' for x in ctx.get('load_avg', []))}")
+    print(f"- {ctx.get('openssl', 'OpenSSL ?')}; CPU-clock read overhead "
+          f"{ctx.get('clock_overhead_ns', '?')} ns, subtracted per interval")
+    print("- one run on a shared machine: compare rows with each other, "
+          "not with other machines")
+    print()
+
+
+def table_primitives(bs):
+    rows = [b for b in bs if b["name"].startswith(("tkc/", "openssl/"))]
+    if not rows:
+        return
+    print("### ticketcache and OpenSSL primitives")
+    print()
+    print("| benchmark | time/op |")
+    print("|---|---:|")
+    for b in rows:
+        note = " (server CPU)" if "/manual_time" in b["name"] else ""
+        print(f"| {short(b['name'])} | {error_or(b, fmt_ns(time_ns(b)) + note)} |")
+    print()
+
+
+def table_handshakes(bs):
+    rows = [b for b in bs if b["name"].startswith("handshake/")]
+    if not rows:
+        return
+    print("### Handshakes in memory, server side")
+    print()
+    print("| benchmark | server µs/handshake | server µs SSL_new+shutdown+free |")
+    print("|---|---:|---:|")
+    for b in rows:
+        hs = b.get("server_us_per_handshake")
+        conn = b.get("server_conn_us")
+        cells = (f"{hs:.1f} | {conn:.1f}" if hs is not None and conn is not None
+                 else "- | -")
+        print(f"| {short(b['name'])} | {error_or(b, cells)} |")
+    print()
+
+
+def table_scaling(data, bs):
+    rows = [b for b in bs if b["name"].startswith("scaling/")]
+    if not rows:
+        return
+    print("### Thread scaling, resumed handshakes (real time, client included)")
+    print()
+    print("| benchmark | threads | handshakes/s | server µs/handshake |")
+    print("|---|---:|---:|---:|")
+    for b in rows:
+        name = scaling.family_of(b)
+        rate = b.get("items_per_second", 0.0)
+        hs = b.get("server_us_per_handshake", 0.0)
+        print(f"| {name} | {b['threads']} | {error_or(b, f'{rate:,.0f} | {hs:.1f}')} |")
+    print()
+
+    rates = scaling.throughputs(data.get("benchmarks", []))
+    lines, _ = scaling.ratio_lines(rates)
+    for line in lines + scaling.versus_lines(rates):
+        print(f"- {line}")
+    print()
+
+
+def error_or(b, text):
+    if b.get("error_occurred"):
+        return f"FAILED: {b.get('error_message', '?')}"
+    return text
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: summarize.py MICRO_JSON", file=sys.stderr)
+        return 2
+
+    with open(sys.argv[1], encoding="utf-8") as f:
+        data = json.load(f)
+
+    bs = runs(data)
+    header(data.get("context", {}))
+    table_primitives(bs)
+    table_handshakes(bs)
+    table_scaling(data, bs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
