@@ -24,7 +24,7 @@ extern "C" {
 
 #define CFG_TICKET_KEY_LEN    80 /* nginx layout: name(16) hmac(32) aes(32) */
 #define CFG_SECRET_MIN_LEN    32
-#define CFG_MAX_TICKET_WINDOW 1024       /* lifetime / rotation_interval */
+#define CFG_MAX_TICKET_WINDOW 1024       /* keys kept: lifetime / rotation_interval + 2 */
 #define CFG_SECRET_MAX_LEN    4096       /* a larger secret file is refused */
 #define CFG_FILE_MAX_LEN      (1u << 20) /* a larger config file is refused */
 #define CFG_NAME_MAX          63         /* listener, pool and server names */

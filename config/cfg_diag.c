@@ -37,7 +37,7 @@ grow_diags(struct cfg_diags *d)
 	return 0;
 }
 
-static int
+static int __attribute__((format(printf, 5, 0)))
 add_diag_v(struct cfg_diags *d, unsigned line, unsigned col, const char *key, const char *fmt,
 	   va_list ap)
 {
@@ -76,7 +76,7 @@ cfg_diags_add(struct cfg_diags *d, unsigned line, unsigned col, const char *key,
 	return rc;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 error_v(struct cfg_walk *w, const yaml_node_t *at, const char *fmt, va_list ap)
 {
 	unsigned line = at != NULL ? (unsigned)at->start_mark.line + 1 : 1;

@@ -30,6 +30,9 @@
  */
 #define CFG_WALK_BUDGET 200000
 
+/* Deepest nesting of lists and mappings accepted; the schema needs 6. */
+#define CFG_MAX_DEPTH 64
+
 /* Limits on list lengths, so one bad file cannot ask for unbounded work. */
 #define CFG_MAX_LISTENERS    256
 #define CFG_MAX_POOLS        256

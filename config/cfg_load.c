@@ -76,12 +76,71 @@ check_single_document(struct cfg_walk *w, yaml_parser_t *parser, const char *dat
 	yaml_document_delete(&next);
 }
 
+static int
+nesting_change(yaml_token_type_t type)
+{
+	switch (type) {
+	case YAML_FLOW_SEQUENCE_START_TOKEN:
+	case YAML_FLOW_MAPPING_START_TOKEN:
+	case YAML_BLOCK_SEQUENCE_START_TOKEN:
+	case YAML_BLOCK_MAPPING_START_TOKEN:
+		return 1;
+	case YAML_FLOW_SEQUENCE_END_TOKEN:
+	case YAML_FLOW_MAPPING_END_TOKEN:
+	case YAML_BLOCK_END_TOKEN:
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * libyaml's scanner does work in proportion to the nesting depth for every
+ * token, so a megabyte of "[[[[" takes minutes to reject. Scan the tokens
+ * first, stopping early, and refuse nesting no configuration needs. A
+ * syntax error is left for the real parse to report.
+ */
+static int
+check_nesting(struct cfg_walk *w, const char *data, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_token_t token;
+	long depth = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&parser)) {
+		w->oom = true;
+		return -ENOMEM;
+	}
+
+	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+	while (!done && depth <= CFG_MAX_DEPTH && yaml_parser_scan(&parser, &token)) {
+		depth += nesting_change(token.type);
+		done = token.type == YAML_STREAM_END_TOKEN;
+		if (depth > CFG_MAX_DEPTH) {
+			w->errors++;
+			cfg_diags_add(
+				w->diags, (unsigned)token.start_mark.line + 1,
+				(unsigned)token.start_mark.column + 1, "",
+				"values are nested more than %d levels deep; refusing to parse",
+				CFG_MAX_DEPTH);
+		}
+		yaml_token_delete(&token);
+	}
+
+	yaml_parser_delete(&parser);
+	return depth > CFG_MAX_DEPTH ? -EINVAL : 0;
+}
+
 static void
 walk_text(struct cfg_walk *w, const char *data, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
+
+	if (check_nesting(w, data, len) != 0)
+		return;
 
 	if (!yaml_parser_initialize(&parser)) {
 		w->oom = true;

@@ -182,11 +182,35 @@ check_ticket_source(struct cfg_walk *w, yaml_node_t *map)
 			"no ticket key source: set secret_file (32 or more random bytes) or key_files");
 }
 
+/*
+ * Every key a live ticket may need is kept: one per rotation interval of
+ * the lifetime, plus the current and the next one (clock skew between
+ * hosts). That must fit in CFG_MAX_TICKET_WINDOW keys, the limit the
+ * ticket cache enforces too.
+ */
+static void
+report_ticket_window(struct cfg_walk *w, yaml_node_t *map, const struct cfg_tickets *t,
+		     uint64_t intervals)
+{
+	uint64_t most = CFG_MAX_TICKET_WINDOW - 2;
+	uint64_t min_rotation = (t->lifetime_s + most - 1) / most;
+	char life[32], rot[32], need[32];
+
+	cfg_format_duration(t->lifetime_s * 1000, life, sizeof(life));
+	cfg_format_duration(t->rotation_interval_s * 1000, rot, sizeof(rot));
+	cfg_format_duration(min_rotation * 1000, need, sizeof(need));
+	cfg_error_key(
+		w, node_or_map(w, map, "lifetime"), "lifetime",
+		"%s spans %llu rotation intervals of %s; with the current and the next key that needs %llu ticket keys, but at most %u are kept: raise rotation_interval to %s or more, or shorten lifetime",
+		life, (unsigned long long)intervals, rot, (unsigned long long)intervals + 2,
+		CFG_MAX_TICKET_WINDOW, need);
+}
+
 static void
 check_ticket_window(struct cfg_walk *w, yaml_node_t *map, const struct cfg_tickets *t)
 {
-	uint64_t window, min_rotation;
-	char life[32], rot[32], need[32];
+	uint64_t intervals;
+	char life[32], rot[32];
 
 	if (t->rotation_interval_s == 0 || t->lifetime_s < t->rotation_interval_s) {
 		cfg_format_duration(t->lifetime_s * 1000, life, sizeof(life));
@@ -198,18 +222,9 @@ check_ticket_window(struct cfg_walk *w, yaml_node_t *map, const struct cfg_ticke
 		return;
 	}
 
-	window = (t->lifetime_s + t->rotation_interval_s - 1) / t->rotation_interval_s;
-	if (window <= CFG_MAX_TICKET_WINDOW)
-		return;
-
-	min_rotation = (t->lifetime_s + CFG_MAX_TICKET_WINDOW - 1) / CFG_MAX_TICKET_WINDOW;
-	cfg_format_duration(t->lifetime_s * 1000, life, sizeof(life));
-	cfg_format_duration(t->rotation_interval_s * 1000, rot, sizeof(rot));
-	cfg_format_duration(min_rotation * 1000, need, sizeof(need));
-	cfg_error_key(
-		w, node_or_map(w, map, "lifetime"), "lifetime",
-		"%s spans %llu rotation intervals of %s, but at most %u ticket keys are kept (one per interval); raise rotation_interval to %s or more, or shorten lifetime",
-		life, (unsigned long long)window, rot, CFG_MAX_TICKET_WINDOW, need);
+	intervals = (t->lifetime_s + t->rotation_interval_s - 1) / t->rotation_interval_s;
+	if (intervals + 2 > CFG_MAX_TICKET_WINDOW)
+		report_ticket_window(w, map, t, intervals);
 }
 
 void

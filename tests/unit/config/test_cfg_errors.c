@@ -267,7 +267,13 @@ static const struct error_case cases[] = {
 	 "tickets:\n  secret_file: secrets/ticket.secret\n  rotation_interval: 10s\n  lifetime: 1d\n" L
 		 P,
 	 4, 13, "tickets.lifetime",
-	 "1d spans 8640 rotation intervals of 10s, but at most 1024 ticket keys are kept (one per interval); raise rotation_interval to 85s or more",
+	 "1d spans 8640 rotation intervals of 10s; with the current and the next key that needs 8642 ticket keys, but at most 1024 are kept: raise rotation_interval to 85s or more",
+	 1},
+	{"ticket window one past the limit",
+	 "tickets:\n  secret_file: secrets/ticket.secret\n  rotation_interval: 1s\n  lifetime: 1023s\n" L
+		 P,
+	 4, 13, "tickets.lifetime",
+	 "that needs 1025 ticket keys, but at most 1024 are kept: raise rotation_interval to 2s",
 	 1},
 	{"lifetime over 7 days",
 	 "tickets: {secret_file: secrets/ticket.secret, lifetime: 8d}\n" L P, 1, 57,

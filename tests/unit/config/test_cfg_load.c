@@ -297,6 +297,22 @@ test_engine_uring_ignores_dpdk(void)
 	cfg_free(cfg);
 }
 
+/* 1022 intervals, plus the current and next key, is exactly the limit. */
+static void
+test_ticket_window_limit(void)
+{
+	struct cfg *cfg = NULL;
+
+	REQUIRE(cfg_test_load(
+			&dir,
+			"tickets: {secret_file: secrets/ticket.secret, rotation_interval: 1s, lifetime: 1022s}\n" CFG_TEST_LISTENERS
+				CFG_TEST_POOLS,
+			&cfg, NULL) == 0);
+	CHECK(cfg->tickets.lifetime_s == 1022);
+	CHECK(cfg->tickets.rotation_interval_s == 1);
+	cfg_free(cfg);
+}
+
 /* Paths resolve against the file's directory, not the working directory. */
 static void
 test_relative_paths(void)
@@ -513,6 +529,39 @@ test_many_problems(void)
 	cfg_diags_clear(&diags);
 }
 
+/*
+ * libyaml slows down with nesting depth on every token; deep nesting is
+ * refused before parsing, at the first level too many. Not timed: a
+ * regression shows up as a test that takes minutes.
+ */
+static void
+test_deep_nesting(void)
+{
+	size_t len = 512 * 1024;
+	char *yaml = malloc(len + 16);
+	struct cfg_diags diags = {0};
+	struct cfg *cfg = NULL;
+
+	REQUIRE(yaml != NULL);
+	memcpy(yaml, "listeners: ", 11);
+	memset(yaml + 11, '[', len);
+	yaml[11 + len] = '\0';
+	CHECK_EQ_INT(cfg_load_buffer("deep.yaml", "/", yaml, strlen(yaml), &cfg, &diags), -EINVAL);
+	REQUIRE(diags.count == 1);
+	/* The root mapping is the first level, so the 64th "[" is one too many. */
+	CHECK(cfg_test_has_diag(&diags, 1, 12 + 63, "", "nested more than 64 levels deep"));
+	cfg_diags_clear(&diags);
+
+	/* 64 levels are fine as far as nesting goes; the schema then objects. */
+	memset(yaml + 11, '[', 63);
+	memset(yaml + 11 + 63, ']', 63);
+	yaml[11 + 126] = '\0';
+	CHECK_EQ_INT(cfg_load_buffer("deep.yaml", "/", yaml, strlen(yaml), &cfg, &diags), -EINVAL);
+	CHECK(cfg_test_has_diag(&diags, 1, 13, "listeners[0]", "expected a mapping, found a list"));
+	cfg_diags_clear(&diags);
+	free(yaml);
+}
+
 int
 main(void)
 {
@@ -526,6 +575,7 @@ main(void)
 	RUN(test_workers_auto);
 	RUN(test_log_access_values);
 	RUN(test_engine_uring_ignores_dpdk);
+	RUN(test_ticket_window_limit);
 	RUN(test_relative_paths);
 	RUN(test_relative_config_path);
 	RUN(test_load_buffer);
@@ -535,6 +585,7 @@ main(void)
 	RUN(test_directory_as_config);
 	RUN(test_oversized_file);
 	RUN(test_many_problems);
+	RUN(test_deep_nesting);
 
 	cfg_test_dir_remove(&dir);
 	return check_done();
