@@ -26,9 +26,11 @@
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
-#define KEY_EXCHANGE_GROUPS "X25519:P-256"
-#define LISTENER            "bench"
-#define TICKET_LIFETIME_S   (12 * 3600)
+#define LISTENER          "bench"
+#define TICKET_LIFETIME_S (12 * 3600)
+
+/* Not const: SSL_CTX_set1_groups_list() is a macro that casts it so. */
+static char key_exchange_groups[] = "X25519:P-256";
 
 static EVP_PKEY *identity_key;
 static X509 *identity_cert;
@@ -125,7 +127,7 @@ new_server_ctx(void)
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, KEY_EXCHANGE_GROUPS) != 1 || use_identity(ctx) != 0) {
+	    SSL_CTX_set1_groups_list(ctx, key_exchange_groups) != 1 || use_identity(ctx) != 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}

@@ -10,6 +10,7 @@ handshakes (the server's CPU per handshake) and thread scaling
 
 import json
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -84,18 +85,24 @@ def table_handshakes(bs):
 
 
 def table_scaling(data, bs):
-    rows = [b for b in bs if b["name"].startswith("scaling/")]
-    if not rows:
+    groups = {}
+    for b in bs:
+        if b["name"].startswith("scaling/") and not b.get("error_occurred"):
+            groups.setdefault((scaling.family_of(b), b["threads"]), []).append(b)
+    failed = [b for b in bs if b["name"].startswith("scaling/") and b.get("error_occurred")]
+    if not groups and not failed:
         return
     print("### Thread scaling, resumed handshakes (real time, client included)")
     print()
-    print("| benchmark | threads | handshakes/s | server µs/handshake |")
-    print("|---|---:|---:|---:|")
-    for b in rows:
-        name = scaling.family_of(b)
-        rate = b.get("items_per_second", 0.0)
-        hs = b.get("server_us_per_handshake", 0.0)
-        print(f"| {name} | {b['threads']} | {error_or(b, f'{rate:,.0f} | {hs:.1f}')} |")
+    print("| benchmark | threads | runs | per second (median) | server µs/handshake |")
+    print("|---|---:|---:|---:|---:|")
+    for (family, threads), group in sorted(groups.items()):
+        rate = statistics.median(b.get("items_per_second", 0.0) for b in group)
+        hs = [b["server_us_per_handshake"] for b in group if "server_us_per_handshake" in b]
+        hs_cell = f"{statistics.median(hs):.1f}" if hs else "-"
+        print(f"| {family} | {threads} | {len(group)} | {rate:,.0f} | {hs_cell} |")
+    for b in failed:
+        print(f"| {short(b['name'])} | {b['threads']} | - | {error_or(b, '')} | - |")
     print()
 
     rates = scaling.throughputs(data.get("benchmarks", []))
