@@ -779,15 +779,14 @@ def client_context(version="1.3", alpn=None, cafile=None):
 
 
 def tls_connect(port, version="1.3", server_hostname="localhost", alpn=None,
-                timeout=CLIENT_TIMEOUT, ctx=None, source_port=0):
+                timeout=CLIENT_TIMEOUT, ctx=None, session=None):
     """A finished TLS handshake with usher, as a blocking SSLSocket."""
     ctx = ctx or client_context(version, alpn)
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.settimeout(timeout)
     try:
-        raw.bind(("127.0.0.1", source_port))
         raw.connect(("127.0.0.1", port))
-        return ctx.wrap_socket(raw, server_hostname=server_hostname)
+        return ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
     except BaseException:
         raw.close()
         raise
@@ -818,13 +817,24 @@ def exchange(sock, line=None, timeout=CLIENT_TIMEOUT):
 
 def one_request(port, version="1.3", timeout=CLIENT_TIMEOUT):
     """Connect, handshake, one line, close. Returns the backend's name."""
-    with tls_connect(port, version, timeout=timeout) as s:
+    return session_request(port, client_context(version), timeout=timeout)[1]
+
+
+def session_request(port, ctx, session=None, timeout=CLIENT_TIMEOUT):
+    """
+    One request offering session (made with the same ctx), closed with
+    close_notify so OpenSSL keeps the session resumable. Returns (reused,
+    backend, session): the session as it stands at the end, with any ticket
+    usher issued on the way.
+    """
+    with tls_connect(port, ctx=ctx, session=session, timeout=timeout) as s:
         name = exchange(s, timeout=timeout)
+        reused, latest = s.session_reused, s.session
         try:
             s.unwrap()
         except (OSError, ssl.SSLError):
             pass
-        return name
+        return reused, name, latest
 
 
 def wait_closed(sock, timeout):

@@ -80,12 +80,12 @@ def established_connection(tap, usher):
             second = harness.exchange(s)
             assert second == first, f"answered by {first}, then by {second}"
         if not settled:
-            tap.diag("usher logged nothing mentioning 'reload' within 5s of SIGHUP")
+            tap.diag("usher logged no 'reloaded' line within 5s of SIGHUP")
 
 
 def _wait_reload_logged(usher, offset):
     try:
-        harness.wait_until(lambda: "reload" in usher.stderr()[offset:].lower(), 5,
+        harness.wait_until(lambda: "reloaded" in usher.stderr()[offset:].lower(), 5,
                            "a reload log line")
         return True
     except AssertionError:
