@@ -183,7 +183,8 @@ struct cfg {
 /*
  * One problem found in a file. key is the dotted path of the offending key
  * ("listeners[0].bind"), or "" when the problem is with the document.
- * line and col are 1-based.
+ * line and col are 1-based, or both 0 when the problem has no position
+ * (the file cannot be read at all).
  */
 struct cfg_diag {
 	unsigned line;

@@ -136,9 +136,12 @@ struct cfg_field {
 	int (*parse)(struct cfg_walk *w, yaml_node_t *value, void *obj);
 };
 
+/* Most fields one mapping may have; the walker keeps per-field state on the stack. */
+#define CFG_SECTION_MAX_FIELDS 32
+
 struct cfg_section {
 	const struct cfg_field *fields;
-	size_t n_fields;
+	size_t n_fields; /* at most CFG_SECTION_MAX_FIELDS */
 	/* Checks that involve several keys, once the fields are parsed. */
 	void (*finish)(struct cfg_walk *w, yaml_node_t *map, void *obj);
 };

@@ -216,10 +216,12 @@ parse_listener_pool(struct cfg_walk *w, yaml_node_t *node, void *obj)
 
 	l->pool_name = cfg_strdup(w, text);
 	index = cfg_find_pool(w->cfg, text);
-	if (index < 0) {
+
+	/* With no usable pools at all, that is the problem already reported. */
+	if (index < 0 && w->cfg->n_pools != 0)
 		report_unknown_pool(w, node, text);
+	if (index < 0)
 		return -EINVAL;
-	}
 
 	l->pool = (size_t)index;
 	return 0;

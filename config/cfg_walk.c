@@ -375,12 +375,12 @@ static void
 report_unknown_key(struct cfg_walk *w, yaml_node_t *key, const struct cfg_section *s,
 		   const char *name)
 {
-	const char *names[32];
+	const char *names[CFG_SECTION_MAX_FIELDS];
 	char expected[256] = "";
 	size_t used = 0, n = 0;
 	const char *near;
 
-	for (; n < s->n_fields && n < 32; n++) {
+	for (; n < s->n_fields && n < CFG_SECTION_MAX_FIELDS; n++) {
 		names[n] = s->fields[n].name;
 		used += (size_t)snprintf(expected + used, sizeof(expected) - used, "%s%s",
 					 n == 0 ? "" : ", ", names[n]);
@@ -435,7 +435,11 @@ index_keys(struct cfg_walk *w, yaml_node_t *map, const struct cfg_section *s, ya
 int
 cfg_walk_mapping(struct cfg_walk *w, yaml_node_t *node, const struct cfg_section *s, void *obj)
 {
-	yaml_node_t *seen[32] = {NULL}, *seen_key[32] = {NULL};
+	yaml_node_t *seen[CFG_SECTION_MAX_FIELDS] = {NULL};
+	yaml_node_t *seen_key[CFG_SECTION_MAX_FIELDS] = {NULL};
+
+	if (s->n_fields > CFG_SECTION_MAX_FIELDS)
+		return -EINVAL;
 
 	if (node->type != YAML_MAPPING_NODE) {
 		cfg_error(w, node, "expected a mapping, found %s", node_kind_name(node));

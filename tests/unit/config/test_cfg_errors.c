@@ -15,6 +15,10 @@
 #define P CFG_TEST_POOLS
 #define T CFG_TEST_TICKETS
 
+/* 256 bytes, one more than an ALPN protocol name may have. */
+#define ALPN_64  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ALPN_256 ALPN_64 ALPN_64 ALPN_64 ALPN_64
+
 struct error_case {
 	const char *name;
 	const char *yaml;
@@ -60,7 +64,7 @@ static const struct error_case cases[] = {
 
 	/* required keys */
 	{"no listeners", P T, 1, 1, "listeners", "required key is missing", 1},
-	{"no pools", L T, 1, 1, "pools", "required key is missing", 2},
+	{"no pools", L T, 1, 1, "pools", "required key is missing", 1},
 	{"no tickets", L P, 1, 1, "tickets", "required key is missing", 1},
 	{"listener without bind",
 	 "listeners:\n  - name: web\n    certificates: [{cert: certs/web.pem, key: certs/web.key}]\n"
@@ -230,6 +234,14 @@ static const struct error_case cases[] = {
 	 "    alpn: [h2, '']\n" P T,
 	 6, 16, "listeners[0].alpn[1]",
 	 "an ALPN protocol name is 1 to 255 bytes; this one is empty", 1},
+	{"alpn name over 255 bytes",
+	 "listeners:\n  - name: web\n    bind: 127.0.0.1:8443\n"
+	 "    certificates: [{cert: certs/web.pem, key: certs/web.key}]\n    pool: app\n"
+	 "    alpn: [h2, " ALPN_256 "]\n" P T,
+	 6, 16, "listeners[0].alpn[1]", "an ALPN protocol name is 1 to 255 bytes; this one is 256",
+	 1},
+	{"stats without bind", "stats: {}\n" L P T, 1, 8, "stats.bind", "required key is missing",
+	 1},
 
 	/* durations */
 	{"duration without unit", "timeouts: {idle: 60}\n" L P T, 1, 18, "timeouts.idle",

@@ -297,6 +297,26 @@ test_engine_uring_ignores_dpdk(void)
 	cfg_free(cfg);
 }
 
+/* The longest ALPN name the wire format allows is accepted as it is. */
+static void
+test_alpn_255_bytes(void)
+{
+	char name[256], yaml[2048];
+	struct cfg *cfg = NULL;
+
+	memset(name, 'x', 255);
+	name[255] = '\0';
+	snprintf(yaml, sizeof(yaml),
+		 "listeners:\n  - name: web\n    bind: 127.0.0.1:8443\n"
+		 "    certificates: [{cert: certs/web.pem, key: certs/web.key}]\n"
+		 "    alpn: [%s]\n    pool: app\n%s%s",
+		 name, CFG_TEST_POOLS, CFG_TEST_TICKETS);
+	REQUIRE(cfg_test_load(&dir, yaml, &cfg, NULL) == 0);
+	REQUIRE(cfg->listeners[0].n_alpn == 1);
+	CHECK_EQ_STR(cfg->listeners[0].alpn[0], name);
+	cfg_free(cfg);
+}
+
 /* 1022 intervals, plus the current and next key, is exactly the limit. */
 static void
 test_ticket_window_limit(void)
@@ -576,6 +596,7 @@ main(void)
 	RUN(test_log_access_values);
 	RUN(test_engine_uring_ignores_dpdk);
 	RUN(test_ticket_window_limit);
+	RUN(test_alpn_255_bytes);
 	RUN(test_relative_paths);
 	RUN(test_relative_config_path);
 	RUN(test_load_buffer);
