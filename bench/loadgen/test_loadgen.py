@@ -79,9 +79,9 @@ def check_resume(tap, env, usher, version):
 def check_full_bounded(tap, env, usher):
     rc, r, out = loadgen(env, "full-bounded",
                          ["--target", f"127.0.0.1:{usher.port}", "--tls", "1.3",
-                          "--mode", "full", "--concurrency", 4,
+                          "--mode", "full", "--concurrency", 4, "--threads", 2,
                           "--max-connections", 200, "--duration", "30s"])
-    name = "TLS 1.3 full, --max-connections 200"
+    name = "TLS 1.3 full, two threads, --max-connections 200"
     if not tap.ok(rc == 0 and r is not None, f"{name}: runs and writes JSON", out):
         return
 
