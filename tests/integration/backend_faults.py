@@ -15,7 +15,7 @@ import ssl
 
 import harness
 
-CLIENTS = 6
+CLIENTS = 4
 IDLE_S = 2.0
 LONG_HEALTH = {"interval": "1h", "timeout": "1s", "fall": 3, "rise": 2}
 
@@ -28,24 +28,48 @@ class Dead:
         self.port = env.free_port()
 
 
-def refused_case(tap, env):
+def python_client(version):
+    return lambda port: harness.one_request(port, version)
+
+
+def s_client(version):
+    def run(port):
+        r = harness.s_client(port, version)
+        if r.backend is None:
+            raise AssertionError(r.describe())
+        return r.backend
+    return run
+
+
+REFUSED_CLIENTS = {
+    "openssl s_client, TLS 1.3": s_client("1.3"),
+    "openssl s_client, TLS 1.2": s_client("1.2"),
+    "Python ssl, TLS 1.3": python_client("1.3"),
+    "Python ssl, TLS 1.2": python_client("1.2"),
+}
+
+
+def refused_case(tap, env, live, kind, client):
+    """A fresh usher per client kind: usher stops picking a server that failed."""
     dead = Dead(env, "dead-1")
-    live = env.backend("live-1")
-    usher = env.usher(env.config([dead, live], health_check=LONG_HEALTH), name="refused")
+    usher = env.usher(env.config([dead, live], health_check=LONG_HEALTH))
 
     served = []
-    with tap.case(f"one server refuses: all {CLIENTS} clients are served by the other"):
+    with tap.case(f"one server refuses ({kind}): all {CLIENTS} clients are served "
+                  "by the other"):
         for _ in range(CLIENTS):
-            served.append(harness.one_request(usher.port))
-        assert set(served) == {"live-1"}, f"served by {served}"
+            try:
+                served.append(client(usher.port))
+            except (OSError, AssertionError) as e:
+                served.append(f"failed: {e}")
+        assert set(served) == {"live-1"}, "served by:\n" + "\n".join(served)
 
-    with tap.case("the refused connections were retried and counted"):
+    with tap.case(f"one server refuses ({kind}): the refused connection was retried"):
         m = usher.metrics()
         retries = m.sum("usher_upstream_retries_total")
         failures = m.sum("usher_upstream_connect_failures_total")
         assert retries >= 1, (f"usher_upstream_retries_total={retries:g} "
                               f"usher_upstream_connect_failures_total={failures:g}")
-        tap.diag(f"retries {retries:g}, connect failures {failures:g}")
 
 
 def reset_case(tap, env):
@@ -126,7 +150,9 @@ def all_down_case(tap, env):
 
 
 def body(tap, env):
-    refused_case(tap, env)
+    live = env.backend("live-1")
+    for kind, client in REFUSED_CLIENTS.items():
+        refused_case(tap, env, live, kind, client)
     reset_case(tap, env)
     stall_case(tap, env)
     all_down_case(tap, env)

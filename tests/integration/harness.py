@@ -51,6 +51,10 @@ CLIENT_TIMEOUT = 10.0
 
 # Every child process of this test, so cleanup can find them all.
 _children = []
+
+# Names of every backend started, so an answer can be found in s_client's
+# output even when it does not start a line (see s_client()).
+_backend_names = set()
 _children_lock = threading.Lock()
 
 
@@ -460,6 +464,7 @@ class Backend:
 
     def start(self):
         argv = [BACKEND, "--listen", self.address, "--name", self.name] + self.args
+        _backend_names.add(self.name)
         log = open(self.log_path, "ab")
         try:
             self.proc = spawn(argv, stdout=log, stderr=log)
@@ -678,8 +683,9 @@ def s_client(port, version, sess_in=None, sess_out=None, line=None,
     None if no answer came.
     """
     line = line or f"hello-{uuid.uuid4().hex[:12]}"
-    argv = ["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
-            "-servername", servername, "-tls1_3" if version == "1.3" else "-tls1_2"]
+    argv = _line_buffered() + [
+        "openssl", "s_client", "-connect", f"127.0.0.1:{port}",
+        "-servername", servername, "-tls1_3" if version == "1.3" else "-tls1_2"]
     if sess_in:
         argv += ["-sess_in", sess_in]
     if sess_out:
@@ -690,7 +696,7 @@ def s_client(port, version, sess_in=None, sess_out=None, line=None,
 
     proc = spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                  stderr=subprocess.STDOUT)
-    answer = re.compile(r"^(\S+) " + re.escape(line) + r"\r?$", re.M)
+    answer = _answer_regex(line)
     try:
         try:
             proc.stdin.write((line + "\n").encode())
@@ -714,6 +720,25 @@ def s_client(port, version, sess_in=None, sess_out=None, line=None,
                 pass
     return SClient(bool(re.search(r"^Reused, TLS", output, re.M)),
                    m.group(1) if m else None, output, proc.returncode)
+
+
+def _line_buffered():
+    """
+    s_client prints what it receives with write(2) but its own reports
+    (handshake summary, "Post-Handshake New Session Ticket arrived") through
+    stdio, which a pipe makes fully buffered, so the two interleave at any
+    byte. Line buffering keeps each report line whole.
+    """
+    stdbuf = shutil.which("stdbuf")
+    return [stdbuf, "-oL"] if stdbuf else []
+
+
+def _answer_regex(line):
+    """The backend's answer to line; the name may follow a report mid-line."""
+    if _backend_names:
+        names = "|".join(re.escape(n) for n in sorted(_backend_names, key=len, reverse=True))
+        return re.compile(r"(" + names + r") " + re.escape(line) + r"\r?$", re.M)
+    return re.compile(r"^(\S+) " + re.escape(line) + r"\r?$", re.M)
 
 
 def _readable(fd, timeout):
