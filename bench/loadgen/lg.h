@@ -58,7 +58,7 @@ struct lg_options {
 	bool has_resume_target;
 	enum lg_mode mode;
 	int tls_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
-	const char *sni; /* NULL: send no SNI */
+	char *sni;       /* NULL: send no SNI; not const for SSL_set_tlsext_host_name() */
 	const char *json_path;
 	unsigned concurrency;
 	unsigned threads;

@@ -206,21 +206,30 @@ run_idle(struct progress *p, struct lg_run *run, struct lg_worker *workers, unsi
 
 /* ---- reporting ------------------------------------------------------------ */
 
-static int
-write_json(const struct lg_options *opt, const struct lg_result *r)
+/* Open --json FILE before the run, so a typo does not waste the run. */
+static FILE *
+open_json(const struct lg_options *opt)
 {
 	FILE *f;
-	int rc;
 
-	if (strcmp(opt->json_path, "-") == 0)
-		return lg_result_write_json(stdout, opt, r);
+	if (opt->json_path == NULL || json_on_stdout(opt))
+		return NULL;
 
 	f = fopen(opt->json_path, "w");
-	if (f == NULL) {
+	if (f == NULL)
 		fprintf(stderr, "usher-loadgen: cannot write '%s': %s\n", opt->json_path,
 			strerror(errno));
-		return -1;
-	}
+	return f;
+}
+
+static int
+write_json(const struct lg_options *opt, FILE *f, const struct lg_result *r)
+{
+	int rc;
+
+	if (json_on_stdout(opt))
+		return lg_result_write_json(stdout, opt, r);
+
 	rc = lg_result_write_json(f, opt, r);
 	if (fclose(f) != 0 || rc != 0) {
 		fprintf(stderr, "usher-loadgen: writing '%s' failed: %s\n", opt->json_path,
@@ -231,38 +240,29 @@ write_json(const struct lg_options *opt, const struct lg_result *r)
 }
 
 static int
-report(const struct lg_options *opt, const struct lg_result *r)
+report(const struct lg_options *opt, FILE *json, const struct lg_result *r)
 {
 	lg_result_print(json_on_stdout(opt) ? stderr : stdout, opt, r);
-	if (opt->json_path != NULL && write_json(opt, r) != 0)
+	if (opt->json_path != NULL && write_json(opt, json, r) != 0)
 		return 1;
 	return r->handshakes > 0 ? 0 : 1;
 }
 
-int
-main(int argc, char **argv)
+/* Start the workers, run, stop them and merge what they counted into r. */
+static int
+run_workers(const struct lg_options *opt, struct lg_result *r)
 {
-	static struct lg_result result;
-	struct lg_options opt;
-	struct lg_run run = {0};
-	struct lg_worker *workers;
+	struct lg_run run = {.opt = opt};
 	struct progress p = {0};
-	unsigned started;
+	struct lg_worker *workers;
+	unsigned started = 0;
 	int rc;
 
-	rc = lg_options_parse(argc, argv, &opt);
-	if (rc != 0)
-		return rc > 0 ? 0 : 2;
-
-	setup_signals();
-	raise_fd_limit(&opt);
-	run.opt = &opt;
-	atomic_init(&run.budget, (int64_t)opt.max_connections);
-
-	workers = calloc(opt.threads, sizeof(*workers));
+	atomic_init(&run.budget, (int64_t)opt->max_connections);
+	workers = calloc(opt->threads, sizeof(*workers));
 	if (workers == NULL) {
 		fprintf(stderr, "usher-loadgen: out of memory\n");
-		return 1;
+		return -ENOMEM;
 	}
 
 	p.enabled = isatty(STDERR_FILENO) == 1;
@@ -270,29 +270,48 @@ main(int argc, char **argv)
 	p.next_ns = p.start_ns + PROGRESS_NS;
 
 	rc = start_workers(&run, workers, &started);
-	if (rc != 0) {
+	if (rc != 0)
 		fprintf(stderr, "usher-loadgen: cannot start worker %u: %s\n", started,
 			strerror(-rc));
-		stop_workers(&run, workers, started);
-		for (unsigned i = 0; i < started; i++)
-			lg_worker_destroy(&workers[i]);
-		free(workers);
-		return 1;
-	}
-
-	lg_hist_init(&result.latency_us);
-	if (opt.mode == LG_MODE_IDLE)
-		result.elapsed_s = run_idle(&p, &run, workers, started, &result.idle_established);
+	else if (opt->mode == LG_MODE_IDLE)
+		r->elapsed_s = run_idle(&p, &run, workers, started, &r->idle_established);
 	else
-		result.elapsed_s = run_load(&p, &run, workers, started);
+		r->elapsed_s = run_load(&p, &run, workers, started);
+
 	stop_workers(&run, workers, started);
 	if (p.printed)
 		fprintf(stderr, "\n");
 
-	lg_result_merge(&result, workers, started);
+	lg_result_merge(r, workers, started);
 	for (unsigned i = 0; i < started; i++)
 		lg_worker_destroy(&workers[i]);
 	free(workers);
+	return rc;
+}
 
-	return report(&opt, &result);
+int
+main(int argc, char **argv)
+{
+	static struct lg_result result;
+	struct lg_options opt;
+	FILE *json;
+	int rc;
+
+	rc = lg_options_parse(argc, argv, &opt);
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+
+	json = open_json(&opt);
+	if (opt.json_path != NULL && !json_on_stdout(&opt) && json == NULL)
+		return 2;
+
+	setup_signals();
+	raise_fd_limit(&opt);
+	lg_hist_init(&result.latency_us);
+	if (run_workers(&opt, &result) != 0) {
+		if (json != NULL)
+			fclose(json);
+		return 1;
+	}
+	return report(&opt, json, &result);
 }

@@ -234,7 +234,7 @@ parse_time(const char *option, const char *v, uint64_t *ns)
 
 /* One option; 0, or -1 after printing why not. */
 static int
-parse_one(int ch, const char *v, struct lg_options *opt)
+parse_one(int ch, char *v, struct lg_options *opt)
 {
 	uint64_t n;
 
@@ -289,12 +289,13 @@ parse_one(int ch, const char *v, struct lg_options *opt)
 int
 lg_options_parse(int argc, char **argv, struct lg_options *opt)
 {
+	static char default_sni[] = "localhost";
 	int ch;
 
 	*opt = (struct lg_options){
 		.mode = LG_MODE_RESUME,
 		.tls_version = TLS1_3_VERSION,
-		.sni = "localhost",
+		.sni = default_sni,
 		.concurrency = 16,
 		.threads = 1,
 		.duration_ns = 10 * NS_PER_S,
