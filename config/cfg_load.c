@@ -268,10 +268,18 @@ cfg_load_buffer(const char *name, const char *base_dir, const char *data, size_t
 		struct cfg **out, struct cfg_diags *diags)
 {
 	struct cfg_diags scratch = {0};
-	struct cfg_diags *d = begin_diags(diags, &scratch, name != NULL ? name : "(buffer)");
-	char *dir = absolute_dir(base_dir);
-	char *abs_path = NULL;
-	int rc = check_size(d, len);
+	struct cfg_diags *d;
+	char *dir, *abs_path = NULL;
+	int rc;
+
+	if (out == NULL || (data == NULL && len != 0))
+		return -EINVAL;
+	if (data == NULL)
+		data = ""; /* libyaml insists on a buffer, even an empty one */
+
+	d = begin_diags(diags, &scratch, name != NULL ? name : "(buffer)");
+	dir = absolute_dir(base_dir);
+	rc = check_size(d, len);
 
 	if (rc == 0 && dir != NULL)
 		abs_path = cfg_resolve_path(dir, name != NULL ? name : "(buffer)");
@@ -320,12 +328,16 @@ int
 cfg_load(const char *path, struct cfg **out, struct cfg_diags *diags)
 {
 	struct cfg_diags scratch = {0};
-	struct cfg_diags *d = begin_diags(diags, &scratch, path);
+	struct cfg_diags *d;
 	unsigned char *data = NULL;
 	char *abs_path, *dir = NULL;
 	size_t len = 0;
 	int rc;
 
+	if (path == NULL || out == NULL)
+		return -EINVAL;
+
+	d = begin_diags(diags, &scratch, path);
 	rc = read_config_file(d, path, &abs_path, &data, &len);
 	if (rc == 0) {
 		dir = dir_of(abs_path);

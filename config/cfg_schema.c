@@ -19,7 +19,7 @@
 #define MS_PER_S   1000ull
 #define MS_PER_DAY (24ull * 60 * 60 * MS_PER_S)
 
-#define N_FIELDS(a) (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* --- enumerations --- */
 
@@ -59,15 +59,13 @@ static const struct cfg_enum_name format_names[] = {
 
 /* --- listeners --- */
 
-static int parse_certificate(struct cfg_walk *w, yaml_node_t *item, void *obj);
-
 static const struct cfg_field certificate_fields[] = {
 	{"cert", CFG_KIND_PATH, offsetof(struct cfg_certificate, cert_path), .required = true},
 	{"key", CFG_KIND_PATH, offsetof(struct cfg_certificate, key_path), .required = true},
 };
 
 static const struct cfg_section certificate_section = {certificate_fields,
-						       N_FIELDS(certificate_fields), NULL};
+						       ARRAY_LEN(certificate_fields), NULL};
 
 static int
 parse_certificate(struct cfg_walk *w, yaml_node_t *item, void *obj)
@@ -97,7 +95,7 @@ is_old_protocol(const char *text)
 	static const char *const old[] = {"tls1.1",  "tls1.0", "tls1",  "tlsv1", "tlsv1.0",
 					  "tlsv1.1", "ssl3",   "sslv3", "ssl2",  "sslv2"};
 
-	for (size_t i = 0; i < N_FIELDS(old); i++) {
+	for (size_t i = 0; i < ARRAY_LEN(old); i++) {
 		if (strcmp(text, old[i]) == 0)
 			return true;
 	}
@@ -238,7 +236,7 @@ static const struct cfg_field listener_fields[] = {
 	 .names = proxy_protocol_names},
 };
 
-static const struct cfg_section listener_section = {listener_fields, N_FIELDS(listener_fields),
+static const struct cfg_section listener_section = {listener_fields, ARRAY_LEN(listener_fields),
 						    NULL};
 
 static int
@@ -271,7 +269,7 @@ static const struct cfg_field server_fields[] = {
 	{"weight", CFG_KIND_UINT, offsetof(struct cfg_server, weight), .min = 1, .max = 256},
 };
 
-static const struct cfg_section server_section = {server_fields, N_FIELDS(server_fields), NULL};
+static const struct cfg_section server_section = {server_fields, ARRAY_LEN(server_fields), NULL};
 
 static int
 parse_server(struct cfg_walk *w, yaml_node_t *item, void *obj)
@@ -300,7 +298,7 @@ static const struct cfg_field health_fields[] = {
 	{"rise", CFG_KIND_UINT, offsetof(struct cfg_health_check, rise), .min = 1, .max = 1000},
 };
 
-static const struct cfg_section health_section = {health_fields, N_FIELDS(health_fields),
+static const struct cfg_section health_section = {health_fields, ARRAY_LEN(health_fields),
 						  cfg_check_health};
 
 static const struct cfg_field pool_fields[] = {
@@ -311,7 +309,7 @@ static const struct cfg_field pool_fields[] = {
 	 .section = &health_section},
 };
 
-static const struct cfg_section pool_section = {pool_fields, N_FIELDS(pool_fields), NULL};
+static const struct cfg_section pool_section = {pool_fields, ARRAY_LEN(pool_fields), NULL};
 
 static int
 parse_pool(struct cfg_walk *w, yaml_node_t *item, void *obj)
@@ -397,7 +395,7 @@ static const struct cfg_field ticket_fields[] = {
 	{"affinity", CFG_KIND_BOOL, offsetof(struct cfg_tickets, affinity)},
 };
 
-static const struct cfg_section ticket_section = {ticket_fields, N_FIELDS(ticket_fields),
+static const struct cfg_section ticket_section = {ticket_fields, ARRAY_LEN(ticket_fields),
 						  cfg_check_tickets};
 
 /* --- timeouts, limits, stats, log --- */
@@ -414,20 +412,20 @@ static const struct cfg_field timeout_fields[] = {
 	 .max = MS_PER_DAY},
 };
 
-static const struct cfg_section timeout_section = {timeout_fields, N_FIELDS(timeout_fields), NULL};
+static const struct cfg_section timeout_section = {timeout_fields, ARRAY_LEN(timeout_fields), NULL};
 
 static const struct cfg_field limit_fields[] = {
 	{"max_connections", CFG_KIND_U64, offsetof(struct cfg_limits, max_connections), .min = 1,
 	 .max = 10000000},
 };
 
-static const struct cfg_section limit_section = {limit_fields, N_FIELDS(limit_fields), NULL};
+static const struct cfg_section limit_section = {limit_fields, ARRAY_LEN(limit_fields), NULL};
 
 static const struct cfg_field stats_fields[] = {
 	{"bind", CFG_KIND_ADDR, offsetof(struct cfg_stats, bind), .required = true},
 };
 
-static const struct cfg_section stats_section = {stats_fields, N_FIELDS(stats_fields),
+static const struct cfg_section stats_section = {stats_fields, ARRAY_LEN(stats_fields),
 						 cfg_check_stats};
 
 static int
@@ -459,7 +457,7 @@ static const struct cfg_field log_fields[] = {
 	{"format", CFG_KIND_ENUM, offsetof(struct cfg_log, format), .names = format_names},
 };
 
-static const struct cfg_section log_section = {log_fields, N_FIELDS(log_fields), NULL};
+static const struct cfg_section log_section = {log_fields, ARRAY_LEN(log_fields), NULL};
 
 /* --- dpdk --- */
 
@@ -518,7 +516,8 @@ static const struct cfg_field dpdk_fields[] = {
 	{"gateway", CFG_KIND_CUSTOM, 0, .parse = parse_dpdk_gateway},
 };
 
-static const struct cfg_section dpdk_section = {dpdk_fields, N_FIELDS(dpdk_fields), cfg_check_dpdk};
+static const struct cfg_section dpdk_section = {dpdk_fields, ARRAY_LEN(dpdk_fields),
+						cfg_check_dpdk};
 
 /* --- the root --- */
 
@@ -575,7 +574,8 @@ static const struct cfg_field root_fields[] = {
 	{"dpdk", CFG_KIND_SECTION, offsetof(struct cfg, dpdk), .section = &dpdk_section},
 };
 
-static const struct cfg_section root_section = {root_fields, N_FIELDS(root_fields), cfg_check_root};
+static const struct cfg_section root_section = {root_fields, ARRAY_LEN(root_fields),
+						cfg_check_root};
 
 static void
 set_defaults(struct cfg *cfg)

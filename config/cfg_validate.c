@@ -48,7 +48,11 @@ same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 		      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
-/* Whether two listening sockets would fight over the same address. */
+/*
+ * Whether two listening sockets would fight over the same address.
+ * TODO(#2): "[::]:443" also clashes with "0.0.0.0:443" unless the proxy
+ * sets IPV6_V6ONLY; decide that with the engine and check across families.
+ */
 static bool
 binds_clash(const struct cfg_addr *a, const struct cfg_addr *b)
 {

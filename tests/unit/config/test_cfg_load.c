@@ -392,6 +392,13 @@ test_load_buffer(void)
 	CHECK_EQ_STR(cfg->tickets.secret_file, abs_path("secrets/ticket.secret"));
 	cfg_free(cfg);
 
+	/* No data at all is an empty document, not a crash. */
+	CHECK_EQ_INT(cfg_load_buffer(NULL, NULL, NULL, 0, &cfg, &diags), -EINVAL);
+	CHECK(diags.count == 1 && strstr(diags.items[0].message, "holds no configuration") != NULL);
+	CHECK_EQ_STR(diags.file, "(buffer)");
+	CHECK_EQ_INT(cfg_load_buffer("x", NULL, NULL, 1, &cfg, &diags), -EINVAL);
+	CHECK_EQ_INT(cfg_load(NULL, &cfg, &diags), -EINVAL);
+
 	cfg = NULL;
 	CHECK_EQ_INT(cfg_load_buffer("mem.yaml", "/nonexistent", yaml, strlen(yaml), &cfg, &diags),
 		     -EINVAL);
