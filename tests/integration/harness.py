@@ -51,11 +51,11 @@ CLIENT_TIMEOUT = 10.0
 
 # Every child process of this test, so cleanup can find them all.
 _children = []
+_children_lock = threading.Lock()
 
 # Names of every backend started, so an answer can be found in s_client's
 # output even when it does not start a line (see s_client()).
 _backend_names = set()
-_children_lock = threading.Lock()
 
 
 class Skip(Exception):
