@@ -28,6 +28,12 @@
  * the target is 1.9x from 1 to 2 threads for the shards. Each is run five
  * times: load elsewhere only takes throughput away, so scaling.py takes
  * the best run as the figure of record and shows the median beside it.
+ *
+ * Per-thread contexts keep threads apart in libssl only: libcrypto's
+ * default library context, with its method store and name map, is shared
+ * by every thread and locked on each fetch (bench/run-profile lists the
+ * callers). TODO(#4): a variant with one OSSL_LIB_CTX per thread, to
+ * tell how much of a shortfall those locks cause.
  */
 #include <algorithm>
 #include <mutex>

@@ -13,6 +13,11 @@
  *
  * KIND is explicit (key files: N keys, the first encrypts) or derived (a
  * secret: a window of N epochs, which is at least 3, so no keys:1).
+ *
+ * OpenSSL runs the key callback's decrypt side only while it parses a
+ * ClientHello, so it is priced inside handshake/VER/resumed_* (current
+ * against oldest key) rather than alone. TODO(#4): a ClientHello replayed
+ * into a fresh server SSL would isolate it.
  */
 #include <cstring>
 #include <string>
