@@ -106,6 +106,8 @@ workers_create(struct ush_runtime *rt, const struct cfg *cfg)
 		w->cpu = ncpu > 0 ? (int)(i % (size_t)ncpu) : -1;
 		w->engine = engine;
 		w->max_conns = share;
+		w->peer_log_limit = (struct ush_ratelimit)USH_RATELIMIT_INIT(10, 1000);
+		w->upstream_log_limit = (struct ush_ratelimit)USH_RATELIMIT_INIT(10, 1000);
 		w->wake_fd = eventfd(0, EFD_CLOEXEC);
 		if (w->wake_fd < 0)
 			return -errno;

@@ -22,6 +22,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "engine.h"
+#include "log.h"
 #include "stats.h"
 #include "tkc.h"
 #include "upstream.h"
@@ -67,6 +68,8 @@ struct ush_worker {
 
 	int wake_fd; /* eventfd owned by the runtime; engines wait on it */
 	atomic_bool ready; /* init succeeded, the loop runs */
+	struct ush_ratelimit peer_log_limit;     /* clients misbehaving */
+	struct ush_ratelimit upstream_log_limit; /* upstream outages */
 	atomic_bool stop;  /* leave the loop now */
 	atomic_bool drain; /* stop accepting; leave when idle */
 	atomic_bool done;  /* the loop has ended */
