@@ -181,6 +181,17 @@ build_tcp(uint8_t *f, const struct tcpb *b)
 	return build_ip(f, b->src, b->dst, 6, seg, hlen + b->len);
 }
 
+void
+fix_tcp_csum(uint8_t *f)
+{
+	uint8_t *ip = f + 14, *t = ip + 20;
+	uint16_t len = (uint16_t)(get16(ip + 2) - 20);
+
+	put16(t + 16, 0);
+	put16(t + 16, ust_csum_fold(ust_csum_add(
+			       ust_csum_pseudo(get32(ip + 12), get32(ip + 16), 6, len), t, len)));
+}
+
 size_t
 build_arp(uint8_t *f, uint16_t op, const uint8_t *sha, uint32_t spa, const uint8_t *tha,
 	  uint32_t tpa, const uint8_t *eth_dst)

@@ -89,6 +89,9 @@ size_t build_tcp(uint8_t *frame, const struct tcpb *b);
 size_t build_arp(uint8_t *frame, uint16_t op, const uint8_t *sha, uint32_t spa,
 		 const uint8_t *tha, uint32_t tpa, const uint8_t *eth_dst);
 
+/* Recompute the TCP checksum of a frame after editing its segment. */
+void fix_tcp_csum(uint8_t *frame);
+
 /* Option blocks: MSS, NOP, WS, NOP NOP TS (20 bytes) and NOP NOP TS (12). */
 size_t opts_syn(uint8_t *p, uint16_t mss, int ws, bool ts, uint32_t tsval, uint32_t tsecr);
 size_t opts_ts(uint8_t *p, uint32_t tsval, uint32_t tsecr);
