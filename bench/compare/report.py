@@ -60,6 +60,10 @@ def _header(r):
         "resumes with its newest session.",
         "- Server CPU is utime+stime of all the server's processes and threads "
         "(/proc), divided by the connections answered in the case.",
+        "- One load CPU does the client side of every handshake, so no server is "
+        "driven to saturation: handshakes/s depends on the client and on latency. "
+        "CPU per handshake is the figure to compare; 'server CPU busy' shows how far "
+        "from saturation each server ran.",
         f"- Idle memory: a freshly started server, then {s['idle']} idle TLS 1.3 "
         "connections (each answered one line, so its backend connection is open); "
         "the growth of the summed RSS of the server's processes, divided by the "
