@@ -43,6 +43,29 @@ alpn_selected(const unsigned char *offer, size_t offer_len, char *out, size_t ca
 	hw_teardown(&w);
 }
 
+/*
+ * An OpenSSL client lists AES-256-GCM first; the server's order wins and
+ * picks the cheaper SHA-256 suite.
+ */
+static void
+test_tls13_suite_is_aes128(void)
+{
+	struct hw w;
+	struct hc_client cl;
+	struct hc h;
+
+	REQUIRE(hw_setup(&w, &(struct hw_opts){.n_certs = 1}) == 0);
+	REQUIRE(hc_client_init(&cl, TLS1_3_VERSION, NULL, 0) == 0);
+	REQUIRE(hc_open(&h, &w, 0, &cl, NULL, NULL) == 0);
+	REQUIRE(hc_establish(&h) == 0);
+
+	CHECK_EQ_STR(SSL_get_cipher_name(h.ssl), "TLS_AES_128_GCM_SHA256");
+
+	hc_free(&h);
+	hc_client_free(&cl);
+	hw_teardown(&w);
+}
+
 static void
 test_alpn_server_preference(void)
 {
@@ -381,6 +404,7 @@ test_versions_enforced(void)
 int
 main(void)
 {
+	RUN(test_tls13_suite_is_aes128);
 	RUN(test_alpn_server_preference);
 	RUN(test_alpn_single_common);
 	RUN(test_alpn_no_overlap_goes_on);
