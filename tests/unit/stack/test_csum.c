@@ -39,7 +39,7 @@ test_odd_length_and_split(void)
 
 	/* The odd byte is the high half of a last word padded with zero. */
 	/* 0x1234 + 0x5678 + 0x9a00 = 0x102ac: the carry wraps round. */
-	CHECK_EQ_INT(ust_csum_fold(whole), (uint16_t)~(0x02ac + 1));
+	CHECK_EQ_INT(ust_csum_fold(whole), (uint16_t) ~(0x02ac + 1));
 
 	/* Summing in even-sized pieces gives the same result. */
 	CHECK_EQ_INT(ust_csum_fold(ust_csum_add(ust_csum_add(0, b, 2), b + 2, 3)),
@@ -60,7 +60,7 @@ test_carry_folding(void)
 static void
 test_pseudo_header(void)
 {
-	uint8_t seg[24] = {0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0,
+	uint8_t seg[24] = {0x30, 0x39, 0x00, 0x50, 0, 0, 0, 1, 0,   0,   0,   0,
 			   0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0, 'a', 'b', 'c', 'd'};
 	uint32_t src = 0x0a000001, dst = 0x0a000002;
 	uint32_t ph = ust_csum_pseudo(src, dst, 6, sizeof(seg));

@@ -95,7 +95,7 @@ test_rates_and_reordering(void)
 	st = ust_faults_stats(f);
 
 	CHECK_EQ_INT(st->offered, 10000);
-	CHECK(st->dropped > 800 && st->dropped < 1200);   /* 10 % */
+	CHECK(st->dropped > 800 && st->dropped < 1200);      /* 10 % */
 	CHECK(st->duplicated > 300 && st->duplicated < 600); /* 5 % of the rest */
 	CHECK(st->delayed > 700);
 	CHECK_EQ_INT(st->overflowed, 0);

@@ -56,13 +56,14 @@ test_arp_request_for_us_is_answered(void)
 
 	REQUIRE(rig_init(&r, NULL) == 0);
 	cap_clear(&r.cap);
-	rig_input(&r, f, build_arp(f, 1, MAC_PEER, IP_PEER, (const uint8_t[6]){0}, IP_US,
-				   (const uint8_t *)"\xff\xff\xff\xff\xff\xff"));
+	rig_input(&r, f,
+		  build_arp(f, 1, MAC_PEER, IP_PEER, (const uint8_t[6]){0}, IP_US,
+			    (const uint8_t *)"\xff\xff\xff\xff\xff\xff"));
 	REQUIRE(r.cap.n == 1);
 	out = r.cap.frame[0];
 	CHECK(memcmp(out, MAC_PEER, 6) == 0);
 	CHECK(is_arp(out, 2));
-	CHECK(memcmp(out + 22, MAC_US, 6) == 0);  /* sha */
+	CHECK(memcmp(out + 22, MAC_US, 6) == 0);   /* sha */
 	CHECK(memcmp(out + 32, MAC_PEER, 6) == 0); /* tha */
 	CHECK_EQ_INT(arp_tpa(out), IP_PEER);
 	CHECK_EQ_INT(ust_counters(r.st)->arp_replies_tx, 1);
@@ -92,8 +93,7 @@ test_arp_malformed_and_not_us(void)
 	REQUIRE(rig_init(&r, NULL) == 0);
 	cap_clear(&r.cap);
 
-	n = build_arp(f, 1, MAC_PEER, IP_PEER, (const uint8_t[6]){0}, IP4(10, 0, 0, 9),
-		      MAC_US);
+	n = build_arp(f, 1, MAC_PEER, IP_PEER, (const uint8_t[6]){0}, IP4(10, 0, 0, 9), MAC_US);
 	rig_input(&r, f, n);
 	CHECK_EQ_INT(drops(UST_DROP_ARP_NOT_US), 1);
 
@@ -211,13 +211,13 @@ test_ipv4_header_checks(void)
 	rig_learn_peer(&r);
 	n = echo_request(f, 8);
 
-#define MUTATE(field_stmt, len, why)                                                               \
-	do {                                                                                       \
-		uint64_t before_ = drops(why);                                                     \
-		memcpy(g, f, n);                                                                   \
-		field_stmt;                                                                        \
-		rig_input(&r, g, len);                                                             \
-		CHECK_EQ_INT(drops(why), before_ + 1);                                             \
+#define MUTATE(field_stmt, len, why)                   \
+	do {                                           \
+		uint64_t before_ = drops(why);         \
+		memcpy(g, f, n);                       \
+		field_stmt;                            \
+		rig_input(&r, g, len);                 \
+		CHECK_EQ_INT(drops(why), before_ + 1); \
 	} while (0)
 
 	MUTATE((void)0, 14 + 19, UST_DROP_IP_SHORT);
@@ -331,8 +331,13 @@ test_tx_checksum_offload(void)
 	cap_clear(&r.cap);
 
 	/* A SYN to a closed port draws an RST: look at its checksums. */
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 1000, .dport = 80,
-				   .seq = 5, .flags = F_SYN, .wnd = 1000});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 1000,
+				   .dport = 80,
+				   .seq = 5,
+				   .flags = F_SYN,
+				   .wnd = 1000});
 	REQUIRE(r.cap.n == 1);
 	REQUIRE(parse_tcp(r.cap.frame[0], r.cap.len[0], &v));
 	CHECK_EQ_INT(r.cap.flags[0], UST_TX_IPV4_CSUM | UST_TX_TCP_CSUM);
@@ -428,8 +433,7 @@ test_routing_through_gateway(void)
 	rig_config(&cfg);
 	cfg.gateway = 0;
 	REQUIRE(rig_init(&r, &cfg) == 0);
-	CHECK_EQ_INT(ust_connect(r.st, IP4(192, 0, 2, 10), 443, 0, r.now, NULL, &c),
-		     -ENETUNREACH);
+	CHECK_EQ_INT(ust_connect(r.st, IP4(192, 0, 2, 10), 443, 0, r.now, NULL, &c), -ENETUNREACH);
 	rig_fini(&r);
 }
 

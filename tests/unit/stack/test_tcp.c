@@ -39,9 +39,17 @@ psend_at(struct peer *p, uint32_t seq, uint8_t flags, const void *data, size_t l
 	uint8_t opts[40];
 	size_t ol = p->ts ? opts_ts(opts, p->tsval, p->tsecr) : 0;
 
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = p->port,
-				   .dport = p->us, .seq = seq, .ack = p->ack, .flags = flags,
-				   .wnd = p->wnd, .opts = opts, .optlen = ol, .data = data,
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = p->port,
+				   .dport = p->us,
+				   .seq = seq,
+				   .ack = p->ack,
+				   .flags = flags,
+				   .wnd = p->wnd,
+				   .opts = opts,
+				   .optlen = ol,
+				   .data = data,
 				   .len = len});
 	p->tsval++;
 }
@@ -99,8 +107,14 @@ open_passive(struct peer *p, int ws, struct tcpv *synack)
 	struct tcpv v;
 
 	cap_clear(&r.cap);
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = p->port, .dport = 80,
-				   .seq = p->seq, .flags = F_SYN, .wnd = p->wnd, .opts = o,
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = p->port,
+				   .dport = 80,
+				   .seq = p->seq,
+				   .flags = F_SYN,
+				   .wnd = p->wnd,
+				   .opts = o,
 				   .optlen = ol});
 	p->seq++;
 	p->tsval++;
@@ -119,8 +133,13 @@ test_rst_for_segments_of_unknown_connections(void)
 	struct tcpv v;
 
 	setup(NULL);
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 1234, .dport = 81,
-				   .seq = 77, .flags = F_SYN, .wnd = 100});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 1234,
+				   .dport = 81,
+				   .seq = 77,
+				   .flags = F_SYN,
+				   .wnd = 100});
 	REQUIRE(precv(&(struct peer){0}, &v));
 	CHECK_EQ_INT(v.flags, F_RST | F_ACK);
 	CHECK_EQ_INT(v.seq, 0);
@@ -129,16 +148,28 @@ test_rst_for_segments_of_unknown_connections(void)
 	CHECK_EQ_INT(v.dport, 1234);
 	CHECK(v.tcp_csum_ok && v.ip_csum_ok);
 
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 1234, .dport = 81,
-				   .seq = 77, .ack = 555, .flags = F_ACK, .wnd = 100,
-				   .data = "xyz", .len = 3});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 1234,
+				   .dport = 81,
+				   .seq = 77,
+				   .ack = 555,
+				   .flags = F_ACK,
+				   .wnd = 100,
+				   .data = "xyz",
+				   .len = 3});
 	REQUIRE(precv(&(struct peer){0}, &v));
 	CHECK_EQ_INT(v.flags, F_RST);
 	CHECK_EQ_INT(v.seq, 555);
 
 	/* Never an RST for an RST. */
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 1234, .dport = 81,
-				   .seq = 77, .flags = F_RST, .wnd = 100});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 1234,
+				   .dport = 81,
+				   .seq = 77,
+				   .flags = F_RST,
+				   .wnd = 100});
 	CHECK_EQ_INT(r.cap.n, 2);
 	CHECK_EQ_INT(drops(UST_DROP_TCP_NO_CONN), 3);
 	CHECK_EQ_INT(ctr()->tcp_resets_tx, 2);
@@ -194,8 +225,13 @@ test_passive_open_without_options(void)
 	peer_init(&p, 2001);
 	p.ts = false;
 	cap_clear(&r.cap);
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 2001, .dport = 80,
-				   .seq = p.seq++, .flags = F_SYN, .wnd = 8000});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 2001,
+				   .dport = 80,
+				   .seq = p.seq++,
+				   .flags = F_SYN,
+				   .wnd = 8000});
 	REQUIRE(precv(&p, &sa));
 	CHECK(sa.mss_ok && !sa.ws_ok && !sa.ts_ok);
 	p.ack = sa.seq + 1;
@@ -303,9 +339,16 @@ test_malformed_segments_are_dropped_and_counted(void)
 	REQUIRE((c = open_passive(&p, 0, NULL)) != NULL);
 	cap_clear(&r.cap);
 
-	n = build_tcp(f, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 2004,
-					.dport = 80, .seq = p.seq, .ack = p.ack,
-					.flags = F_ACK, .wnd = 1000, .data = "data", .len = 4});
+	n = build_tcp(f, &(struct tcpb){.src = IP_PEER,
+					.dst = IP_US,
+					.sport = 2004,
+					.dport = 80,
+					.seq = p.seq,
+					.ack = p.ack,
+					.flags = F_ACK,
+					.wnd = 1000,
+					.data = "data",
+					.len = 4});
 	f[n - 1] ^= 0x55; /* payload corrupted in flight */
 	rig_input(&r, f, n);
 	CHECK_EQ_INT(drops(UST_DROP_TCP_CSUM), 1);
@@ -321,8 +364,12 @@ test_malformed_segments_are_dropped_and_counted(void)
 	CHECK_EQ_INT(drops(UST_DROP_TCP_SHORT), 1);
 
 	/* A data offset below 5 words, and one past the segment. */
-	n = build_tcp(f, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 2004,
-					.dport = 80, .seq = p.seq, .flags = F_ACK});
+	n = build_tcp(f, &(struct tcpb){.src = IP_PEER,
+					.dst = IP_US,
+					.sport = 2004,
+					.dport = 80,
+					.seq = p.seq,
+					.flags = F_ACK});
 	f[14 + 20 + 12] = 0x40;
 	fix_tcp_csum(f);
 	rig_input(&r, f, n);
@@ -334,17 +381,31 @@ test_malformed_segments_are_dropped_and_counted(void)
 	CHECK_EQ_INT(drops(UST_DROP_TCP_CSUM), 2);
 
 	/* An option whose length runs past the header. */
-	n = build_tcp(f, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 2004,
-					.dport = 80, .seq = p.seq, .ack = p.ack,
-					.flags = F_ACK, .opts = opts, .optlen = 8});
+	n = build_tcp(f, &(struct tcpb){.src = IP_PEER,
+					.dst = IP_US,
+					.sport = 2004,
+					.dport = 80,
+					.seq = p.seq,
+					.ack = p.ack,
+					.flags = F_ACK,
+					.opts = opts,
+					.optlen = 8});
 	rig_input(&r, f, n);
 	CHECK_EQ_INT(drops(UST_DROP_TCP_OPTIONS), 1);
 
 	/* SYN with FIN, and no flags at all. */
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 2004, .dport = 80,
-				   .seq = p.seq, .flags = F_SYN | F_FIN});
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 2004, .dport = 80,
-				   .seq = p.seq, .flags = 0});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 2004,
+				   .dport = 80,
+				   .seq = p.seq,
+				   .flags = F_SYN | F_FIN});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 2004,
+				   .dport = 80,
+				   .seq = p.seq,
+				   .flags = 0});
 	CHECK_EQ_INT(drops(UST_DROP_TCP_FLAGS), 2);
 
 	/* None of it touched the connection. */
@@ -578,8 +639,14 @@ send_syn(uint16_t port, uint32_t seq, uint32_t tsval, int ws)
 	uint8_t o[40];
 	size_t ol = opts_syn(o, 1460, ws, true, tsval, 0);
 
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = port, .dport = 80,
-				   .seq = seq, .flags = F_SYN, .wnd = 65535, .opts = o,
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = port,
+				   .dport = 80,
+				   .seq = seq,
+				   .flags = F_SYN,
+				   .wnd = 65535,
+				   .opts = o,
 				   .optlen = ol});
 }
 
@@ -633,8 +700,13 @@ test_syn_cookies_when_backlog_full(void)
 	send_syn(3101, 9999, 80, 5);
 	REQUIRE(precv(&p, &sa));
 	rig_advance(&r, r.now + 3 * 64 * 1000000ULL);
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 3101, .dport = 80,
-				   .seq = 10000, .ack = sa.seq + 1, .flags = F_ACK,
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 3101,
+				   .dport = 80,
+				   .seq = 10000,
+				   .ack = sa.seq + 1,
+				   .flags = F_ACK,
 				   .wnd = 100});
 	CHECK_EQ_INT(drops(UST_DROP_TCP_BAD_COOKIE), 2);
 	rig_fini(&r);
@@ -675,9 +747,16 @@ open_active(struct peer *p, struct tcpv *syn)
 	p->us = 40000;
 	p->ack = v.seq + 1;
 	ol = opts_syn(o, 1400, 2, true, p->tsval, v.tsval);
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 443, .dport = 40000,
-				   .seq = p->seq, .ack = p->ack, .flags = F_SYN | F_ACK,
-				   .wnd = 65535, .opts = o, .optlen = ol});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 443,
+				   .dport = 40000,
+				   .seq = p->seq,
+				   .ack = p->ack,
+				   .flags = F_SYN | F_ACK,
+				   .wnd = 65535,
+				   .opts = o,
+				   .optlen = ol});
 	p->seq++;
 	p->tsval++;
 	return r.app.connected == 1 && r.app.connect_err == 0 ? c : NULL;
@@ -724,8 +803,12 @@ test_connect_refused_and_timed_out(void)
 	setup(NULL);
 	REQUIRE(ust_connect(r.st, IP_PEER, 443, 40001, r.now, NULL, &c) == 0);
 	REQUIRE(precv(&(struct peer){0}, &v));
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER, .dst = IP_US, .sport = 443, .dport = 40001,
-				   .ack = v.seq + 1, .flags = F_RST | F_ACK});
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = 443,
+				   .dport = 40001,
+				   .ack = v.seq + 1,
+				   .flags = F_RST | F_ACK});
 	CHECK_EQ_INT(r.app.connect_err, -ECONNREFUSED);
 	CHECK_EQ_INT(ctr()->tcp_conns, 0);
 	rig_fini(&r);

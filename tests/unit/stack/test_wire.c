@@ -81,7 +81,7 @@ test_arp_then_handshake_negotiates_options(void)
 	CHECK(ia.ts_ok && ib.ts_ok);
 	CHECK_EQ_INT(ia.mss, 1460 - 12);
 	CHECK_EQ_INT(ia.rcv_wnd, 256 * 1024);
-	CHECK_EQ_INT(ia.snd_wnd, 65535); /* a SYN's window is never scaled */
+	CHECK_EQ_INT(ia.snd_wnd, 65535);      /* a SYN's window is never scaled */
 	CHECK_EQ_INT(ib.snd_wnd, 256 * 1024); /* the ACK's is, and understood */
 	CHECK_EQ_INT(ia.rtt_samples, 1);
 
@@ -107,8 +107,7 @@ transfer_done(struct wire *wr, void *arg)
 	struct transfer *t = arg;
 
 	t->b = wr->n[1].accepted ? &wr->n[1].ep[0] : NULL;
-	return t->b && t->a->rx_len == t->len && t->b->rx_len == t->len && t->a->eof &&
-	       t->b->eof;
+	return t->b && t->a->rx_len == t->len && t->b->rx_len == t->len && t->a->eof && t->b->eof;
 }
 
 static bool
@@ -131,8 +130,12 @@ run_bidirectional(const struct ust_faults_config *f0, const struct ust_faults_co
 	fill(data_a, MiB, 1);
 	fill(data_b, MiB, 2);
 
-	w.n[1].tmpl = (struct endpoint){.tx = data_b, .tx_len = MiB, .shut_after_tx = true,
-					.rx = rx_b, .rx_cap = MiB, .close_when_done = true};
+	w.n[1].tmpl = (struct endpoint){.tx = data_b,
+					.tx_len = MiB,
+					.shut_after_tx = true,
+					.rx = rx_b,
+					.rx_cap = MiB,
+					.close_when_done = true};
 	t.a = wire_endpoint(&w, 0);
 	t.a->tx = data_a;
 	t.a->tx_len = MiB;
@@ -224,8 +227,11 @@ test_zero_window_probes_until_reader_resumes(void)
 	REQUIRE(wire_init(&w, NULL, NULL) == 0);
 	REQUIRE(ust_listen(w.n[1].st, 443, NULL, &w.n[1].listener) == 0);
 	fill(data_a, len, 3);
-	w.n[1].tmpl = (struct endpoint){.rx = rx_b, .rx_cap = MiB, .paused = true,
-					.shut_on_eof = true, .close_when_done = true};
+	w.n[1].tmpl = (struct endpoint){.rx = rx_b,
+					.rx_cap = MiB,
+					.paused = true,
+					.shut_on_eof = true,
+					.close_when_done = true};
 	t.a = wire_endpoint(&w, 0);
 	t.a->tx = data_a;
 	t.a->tx_len = len;
@@ -346,8 +352,10 @@ test_syn_cookies_when_backlog_full(void)
 	REQUIRE(wire_init(&w, cfg, NULL) == 0);
 	REQUIRE(ust_listen(w.n[1].st, 443, NULL, &w.n[1].listener) == 0);
 	fill(data_b, COOKIE_BYTES, 7);
-	w.n[1].tmpl = (struct endpoint){.tx = data_b, .tx_len = COOKIE_BYTES,
-					.shut_after_tx = true, .shut_on_eof = true,
+	w.n[1].tmpl = (struct endpoint){.tx = data_b,
+					.tx_len = COOKIE_BYTES,
+					.shut_after_tx = true,
+					.shut_on_eof = true,
 					.close_when_done = true};
 
 	first = cookie_client(0);
@@ -444,8 +452,7 @@ test_handshake_survives_heavy_loss(void)
 	ep = wire_endpoint(&w, 0);
 	REQUIRE(wire_connect(&w, ep, 443) == 0);
 	CHECK(wire_run(&w, both_established, ep, 600000000));
-	CHECK(ctr(0)->tcp_retransmits + ctr(1)->tcp_retransmits +
-		      ctr(0)->arp_requests_tx > 1);
+	CHECK(ctr(0)->tcp_retransmits + ctr(1)->tcp_retransmits + ctr(0)->arp_requests_tx > 1);
 	wire_fini(&w);
 }
 

@@ -189,7 +189,7 @@ fix_tcp_csum(uint8_t *f)
 
 	put16(t + 16, 0);
 	put16(t + 16, ust_csum_fold(ust_csum_add(
-			       ust_csum_pseudo(get32(ip + 12), get32(ip + 16), 6, len), t, len)));
+			      ust_csum_pseudo(get32(ip + 12), get32(ip + 16), 6, len), t, len)));
 }
 
 size_t

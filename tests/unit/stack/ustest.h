@@ -86,8 +86,8 @@ struct tcpb {
 size_t build_ip(uint8_t *frame, uint32_t src, uint32_t dst, uint8_t proto, const void *payload,
 		size_t len);
 size_t build_tcp(uint8_t *frame, const struct tcpb *b);
-size_t build_arp(uint8_t *frame, uint16_t op, const uint8_t *sha, uint32_t spa,
-		 const uint8_t *tha, uint32_t tpa, const uint8_t *eth_dst);
+size_t build_arp(uint8_t *frame, uint16_t op, const uint8_t *sha, uint32_t spa, const uint8_t *tha,
+		 uint32_t tpa, const uint8_t *eth_dst);
 
 /* Recompute the TCP checksum of a frame after editing its segment. */
 void fix_tcp_csum(uint8_t *frame);
@@ -99,7 +99,7 @@ size_t opts_ts(uint8_t *p, uint32_t tsval, uint32_t tsecr);
 /* --- A stack for crafted-packet tests --- */
 
 struct app {
-	struct ust_conn *conn;     /* the last accepted or connected */
+	struct ust_conn *conn; /* the last accepted or connected */
 	int accepted, connected, readable, writable, closed;
 	int connect_err;
 	enum ust_close_reason reason;

@@ -30,11 +30,11 @@ struct endpoint {
 	const uint8_t *tx; /* what to send, then shut down if shut_after_tx */
 	size_t tx_len, tx_off;
 	bool shut_after_tx, shut_done;
-	uint8_t *rx;       /* what arrived; rx_cap bytes at most are kept */
+	uint8_t *rx; /* what arrived; rx_cap bytes at most are kept */
 	size_t rx_cap, rx_len;
 	bool eof;
-	bool paused;       /* stop reading: the peer's window closes */
-	bool shut_on_eof;  /* answer the peer's FIN with ours */
+	bool paused;          /* stop reading: the peer's window closes */
+	bool shut_on_eof;     /* answer the peer's FIN with ours */
 	bool close_when_done; /* ust_close after EOF and our FIN */
 	struct ust_conn_info at_accept;
 };
@@ -78,8 +78,7 @@ int wire_connect(struct wire *w, struct endpoint *ep, uint16_t port);
  * Pump until done(w, arg) or until max_us of virtual time passed. Returns
  * whether done was reached.
  */
-bool wire_run(struct wire *w, bool (*done)(struct wire *w, void *arg), void *arg,
-	      uint64_t max_us);
+bool wire_run(struct wire *w, bool (*done)(struct wire *w, void *arg), void *arg, uint64_t max_us);
 
 /* Let virtual time pass (pumping all the while). */
 void wire_idle(struct wire *w, uint64_t us);

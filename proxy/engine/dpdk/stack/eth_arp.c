@@ -65,8 +65,7 @@ eth_tx(struct ust_stack *s, const uint8_t *frame, size_t len, unsigned tx_flags)
 }
 
 static void
-arp_send(struct ust_stack *s, uint16_t op, const uint8_t *dst_mac, const uint8_t *tha,
-	 uint32_t tpa)
+arp_send(struct ust_stack *s, uint16_t op, const uint8_t *dst_mac, const uint8_t *tha, uint32_t tpa)
 {
 	uint8_t f[ETH_MIN] = {0};
 	uint8_t *a = f + ETH_HLEN;

@@ -5,9 +5,9 @@
  */
 #include "ust_impl.h"
 
-#define IP_DF         0x4000
-#define IP_FRAG_MASK  0x3fff /* MF and the offset */
-#define IP_TTL        64
+#define IP_DF        0x4000
+#define IP_FRAG_MASK 0x3fff /* MF and the offset */
+#define IP_TTL       64
 
 static bool
 csum_ok(const uint8_t *ip, size_t hlen, unsigned rx_flags)

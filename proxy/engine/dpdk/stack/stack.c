@@ -8,10 +8,8 @@
 #include "ust_impl.h"
 
 #define UST_DROP_NAME(name, str) [UST_DROP_##name] = str,
-static const char *const drop_names[UST_DROP_MAX] = {
-	[UST_DROP_NONE] = "none",
-	UST_DROP_REASONS(UST_DROP_NAME)
-};
+static const char *const drop_names[UST_DROP_MAX] = {[UST_DROP_NONE] = "none",
+						     UST_DROP_REASONS(UST_DROP_NAME)};
 #undef UST_DROP_NAME
 
 const char *
@@ -46,16 +44,11 @@ const char *
 ust_tcp_state_name(enum ust_tcp_state state)
 {
 	static const char *const names[] = {
-		[UST_TCP_CLOSED] = "CLOSED",
-		[UST_TCP_SYN_SENT] = "SYN_SENT",
-		[UST_TCP_SYN_RCVD] = "SYN_RCVD",
-		[UST_TCP_ESTABLISHED] = "ESTABLISHED",
-		[UST_TCP_FIN_WAIT_1] = "FIN_WAIT_1",
-		[UST_TCP_FIN_WAIT_2] = "FIN_WAIT_2",
-		[UST_TCP_CLOSING] = "CLOSING",
-		[UST_TCP_TIME_WAIT] = "TIME_WAIT",
-		[UST_TCP_CLOSE_WAIT] = "CLOSE_WAIT",
-		[UST_TCP_LAST_ACK] = "LAST_ACK",
+		[UST_TCP_CLOSED] = "CLOSED",         [UST_TCP_SYN_SENT] = "SYN_SENT",
+		[UST_TCP_SYN_RCVD] = "SYN_RCVD",     [UST_TCP_ESTABLISHED] = "ESTABLISHED",
+		[UST_TCP_FIN_WAIT_1] = "FIN_WAIT_1", [UST_TCP_FIN_WAIT_2] = "FIN_WAIT_2",
+		[UST_TCP_CLOSING] = "CLOSING",       [UST_TCP_TIME_WAIT] = "TIME_WAIT",
+		[UST_TCP_CLOSE_WAIT] = "CLOSE_WAIT", [UST_TCP_LAST_ACK] = "LAST_ACK",
 	};
 
 	if ((unsigned)state >= sizeof(names) / sizeof(names[0]))
@@ -129,8 +122,7 @@ wscale_for(uint32_t rcvbuf)
 }
 
 int
-ust_stack_create(const struct ust_config *cfg, const struct ust_ops *ops,
-		 struct ust_stack **out)
+ust_stack_create(const struct ust_config *cfg, const struct ust_ops *ops, struct ust_stack **out)
 {
 	struct ust_stack *s;
 
@@ -207,8 +199,7 @@ advance_clock(struct ust_stack *s, uint64_t now_us)
 }
 
 void
-ust_input(struct ust_stack *s, const void *frame, size_t len, unsigned rx_flags,
-	  uint64_t now_us)
+ust_input(struct ust_stack *s, const void *frame, size_t len, unsigned rx_flags, uint64_t now_us)
 {
 	stack_enter(s);
 	advance_clock(s, now_us);

@@ -410,8 +410,8 @@ pick_port(struct ust_stack *s, uint32_t ip, uint16_t port, uint16_t *lport)
 }
 
 int
-ust_connect(struct ust_stack *s, uint32_t ip, uint16_t port, uint16_t local_port,
-	    uint64_t now_us, void *user, struct ust_conn **out)
+ust_connect(struct ust_stack *s, uint32_t ip, uint16_t port, uint16_t local_port, uint64_t now_us,
+	    void *user, struct ust_conn **out)
 {
 	struct ust_conn *c;
 	int ret;

@@ -211,8 +211,8 @@ tcp_send_syn(struct ust_conn *c)
 }
 
 void
-tcp_send_bare(struct ust_stack *s, uint32_t raddr, uint16_t lport, uint16_t rport,
-	      uint32_t seq, uint32_t ack, uint8_t flags, uint32_t tsval, uint32_t tsecr, bool ts)
+tcp_send_bare(struct ust_stack *s, uint32_t raddr, uint16_t lport, uint16_t rport, uint32_t seq,
+	      uint32_t ack, uint8_t flags, uint32_t tsval, uint32_t tsecr, bool ts)
 {
 	struct tcp_hdr h = {
 		.raddr = raddr,
@@ -247,8 +247,8 @@ tcp_send_reply_rst(struct ust_stack *s, const struct ust_seg *seg)
 }
 
 void
-tcp_send_synack_cookie(struct ust_stack *s, const struct ust_seg *seg, uint32_t isn,
-		       uint32_t tsval, bool ws)
+tcp_send_synack_cookie(struct ust_stack *s, const struct ust_seg *seg, uint32_t isn, uint32_t tsval,
+		       bool ws)
 {
 	struct tcp_hdr h = {
 		.raddr = seg->src,
@@ -358,8 +358,8 @@ static void
 arm_persist(struct ust_conn *c)
 {
 	uint64_t interval;
-	bool stuck = c->snd_wnd == 0 && c->snd_una == c->snd_max &&
-		     c->snd.len > c->snd_nxt - c->snd_una;
+	bool stuck =
+		c->snd_wnd == 0 && c->snd_una == c->snd_max && c->snd.len > c->snd_nxt - c->snd_una;
 
 	if (!stuck) {
 		c->persist_at = 0;

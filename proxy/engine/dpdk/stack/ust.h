@@ -55,12 +55,12 @@ struct ust_listener;
 
 struct ust_config {
 	uint8_t mac[6];
-	uint32_t ipv4;       /* our address */
-	uint8_t prefix_len;  /* of the attached subnet, 1..32 */
-	uint32_t gateway;    /* next hop off the subnet; 0 = none */
-	uint16_t mtu;        /* IP MTU, 576..9000 */
-	unsigned offloads;   /* UST_OFFLOAD_* */
-	uint64_t secret[2];  /* keys ISNs, SYN cookies and hashing: random */
+	uint32_t ipv4;      /* our address */
+	uint8_t prefix_len; /* of the attached subnet, 1..32 */
+	uint32_t gateway;   /* next hop off the subnet; 0 = none */
+	uint16_t mtu;       /* IP MTU, 576..9000 */
+	unsigned offloads;  /* UST_OFFLOAD_* */
+	uint64_t secret[2]; /* keys ISNs, SYN cookies and hashing: random */
 
 	uint32_t max_conns;     /* connection objects, any state but TIME_WAIT */
 	uint32_t syn_backlog;   /* half-open per listener before SYN cookies */
@@ -73,71 +73,70 @@ struct ust_config {
 	uint16_t port_min;      /* ephemeral range for ust_connect */
 	uint16_t port_max;
 
-	uint32_t arp_entries;     /* cache size */
-	uint64_t arp_ttl_us;      /* a resolved entry expires after this */
-	uint64_t arp_retry_us;    /* between requests for an unresolved entry */
-	uint32_t arp_retries;     /* requests before giving up */
-	uint64_t rto_initial_us;  /* RFC 6298: 1 s */
+	uint32_t arp_entries;    /* cache size */
+	uint64_t arp_ttl_us;     /* a resolved entry expires after this */
+	uint64_t arp_retry_us;   /* between requests for an unresolved entry */
+	uint32_t arp_retries;    /* requests before giving up */
+	uint64_t rto_initial_us; /* RFC 6298: 1 s */
 	uint64_t rto_min_us;
 	uint64_t rto_max_us;
-	uint64_t delack_us;       /* delayed ACK timeout */
-	uint64_t time_wait_us;    /* 2 MSL */
-	uint64_t fin_wait2_us;    /* orphaned FIN_WAIT_2 timeout */
-	uint32_t syn_retries;     /* SYN / SYN-ACK retransmissions */
-	uint32_t data_retries;    /* RTOs in a row before the connection dies */
+	uint64_t delack_us;    /* delayed ACK timeout */
+	uint64_t time_wait_us; /* 2 MSL */
+	uint64_t fin_wait2_us; /* orphaned FIN_WAIT_2 timeout */
+	uint32_t syn_retries;  /* SYN / SYN-ACK retransmissions */
+	uint32_t data_retries; /* RTOs in a row before the connection dies */
 };
 
 /*
  * Drop reasons, each counted in ust_counters.drops[]. A frame is counted
  * once, under the first reason that rejected it.
  */
-#define UST_DROP_REASONS(X)                                                                        \
-	X(ETH_SHORT, "eth_short")                                                                  \
-	X(ETH_DST, "eth_dst")                                                                      \
-	X(ETH_TYPE, "eth_type")                                                                    \
-	X(ARP_MALFORMED, "arp_malformed")                                                          \
-	X(ARP_NOT_US, "arp_not_us")                                                                \
-	X(ARP_UNRESOLVED, "arp_unresolved")                                                        \
-	X(ARP_HOLD_REPLACED, "arp_hold_replaced")                                                  \
-	X(IP_SHORT, "ip_short")                                                                    \
-	X(IP_VERSION, "ip_version")                                                                \
-	X(IP_HDRLEN, "ip_hdrlen")                                                                  \
-	X(IP_LEN, "ip_len")                                                                        \
-	X(IP_CSUM, "ip_csum")                                                                      \
-	X(IP_FRAG, "ip_frag")                                                                      \
-	X(IP_NOT_US, "ip_not_us")                                                                  \
-	X(IP_SRC, "ip_src")                                                                        \
-	X(IP_PROTO, "ip_proto")                                                                    \
-	X(NO_ROUTE, "no_route")                                                                    \
-	X(ICMP_SHORT, "icmp_short")                                                                \
-	X(ICMP_CSUM, "icmp_csum")                                                                  \
-	X(ICMP_TYPE, "icmp_type")                                                                  \
-	X(ICMP_TOO_BIG, "icmp_too_big")                                                            \
-	X(TCP_SHORT, "tcp_short")                                                                  \
-	X(TCP_HDRLEN, "tcp_hdrlen")                                                                \
-	X(TCP_CSUM, "tcp_csum")                                                                    \
-	X(TCP_OPTIONS, "tcp_options")                                                              \
-	X(TCP_FLAGS, "tcp_flags")                                                                  \
-	X(TCP_PORT, "tcp_port")                                                                    \
-	X(TCP_NO_CONN, "tcp_no_conn")                                                              \
-	X(TCP_PAWS, "tcp_paws")                                                                    \
-	X(TCP_OUT_OF_WINDOW, "tcp_out_of_window")                                                  \
-	X(TCP_BAD_ACK, "tcp_bad_ack")                                                              \
-	X(TCP_RST_IGNORED, "tcp_rst_ignored")                                                      \
-	X(TCP_SYN_IN_SYNC, "tcp_syn_in_sync")                                                      \
-	X(TCP_OOO_FULL, "tcp_ooo_full")                                                            \
-	X(TCP_BACKLOG, "tcp_backlog")                                                              \
-	X(TCP_NO_MEMORY, "tcp_no_memory")                                                          \
-	X(TCP_BAD_COOKIE, "tcp_bad_cookie")                                                        \
-	X(TCP_CLOSED, "tcp_closed")                                                                \
-	X(TCP_TIME_WAIT, "tcp_time_wait")                                                          \
+#define UST_DROP_REASONS(X)                       \
+	X(ETH_SHORT, "eth_short")                 \
+	X(ETH_DST, "eth_dst")                     \
+	X(ETH_TYPE, "eth_type")                   \
+	X(ARP_MALFORMED, "arp_malformed")         \
+	X(ARP_NOT_US, "arp_not_us")               \
+	X(ARP_UNRESOLVED, "arp_unresolved")       \
+	X(ARP_HOLD_REPLACED, "arp_hold_replaced") \
+	X(IP_SHORT, "ip_short")                   \
+	X(IP_VERSION, "ip_version")               \
+	X(IP_HDRLEN, "ip_hdrlen")                 \
+	X(IP_LEN, "ip_len")                       \
+	X(IP_CSUM, "ip_csum")                     \
+	X(IP_FRAG, "ip_frag")                     \
+	X(IP_NOT_US, "ip_not_us")                 \
+	X(IP_SRC, "ip_src")                       \
+	X(IP_PROTO, "ip_proto")                   \
+	X(NO_ROUTE, "no_route")                   \
+	X(ICMP_SHORT, "icmp_short")               \
+	X(ICMP_CSUM, "icmp_csum")                 \
+	X(ICMP_TYPE, "icmp_type")                 \
+	X(ICMP_TOO_BIG, "icmp_too_big")           \
+	X(TCP_SHORT, "tcp_short")                 \
+	X(TCP_HDRLEN, "tcp_hdrlen")               \
+	X(TCP_CSUM, "tcp_csum")                   \
+	X(TCP_OPTIONS, "tcp_options")             \
+	X(TCP_FLAGS, "tcp_flags")                 \
+	X(TCP_PORT, "tcp_port")                   \
+	X(TCP_NO_CONN, "tcp_no_conn")             \
+	X(TCP_PAWS, "tcp_paws")                   \
+	X(TCP_OUT_OF_WINDOW, "tcp_out_of_window") \
+	X(TCP_BAD_ACK, "tcp_bad_ack")             \
+	X(TCP_RST_IGNORED, "tcp_rst_ignored")     \
+	X(TCP_SYN_IN_SYNC, "tcp_syn_in_sync")     \
+	X(TCP_OOO_FULL, "tcp_ooo_full")           \
+	X(TCP_BACKLOG, "tcp_backlog")             \
+	X(TCP_NO_MEMORY, "tcp_no_memory")         \
+	X(TCP_BAD_COOKIE, "tcp_bad_cookie")       \
+	X(TCP_CLOSED, "tcp_closed")               \
+	X(TCP_TIME_WAIT, "tcp_time_wait")         \
 	X(TX_FAILED, "tx_failed")
 
 #define UST_DROP_ENUM(name, str) UST_DROP_##name,
-enum ust_drop {
-	UST_DROP_NONE = 0,
-	UST_DROP_REASONS(UST_DROP_ENUM) UST_DROP_MAX
-};
+
+enum ust_drop { UST_DROP_NONE = 0, UST_DROP_REASONS(UST_DROP_ENUM) UST_DROP_MAX };
+
 #undef UST_DROP_ENUM
 
 /* The stable token for a drop reason ("ip_csum"), for metrics. */
@@ -157,24 +156,24 @@ struct ust_counters {
 	uint64_t arp_requests_rx, arp_replies_rx, arp_resolved, arp_expired;
 	uint64_t icmp_echo_replies;
 
-	uint64_t tcp_active_opens;   /* ust_connect calls that sent a SYN */
-	uint64_t tcp_passive_opens;  /* SYNs that got a SYN-ACK */
-	uint64_t tcp_established;    /* connections that reached ESTABLISHED */
-	uint64_t tcp_conns;          /* connection objects now (a gauge) */
-	uint64_t tcp_resets_rx;      /* connections reset by the peer */
-	uint64_t tcp_resets_tx;      /* RSTs sent, any cause */
-	uint64_t tcp_timeouts;       /* connections that ran out of retries */
-	uint64_t tcp_retransmits;    /* segments sent again */
-	uint64_t tcp_rto;            /* retransmission timeouts */
+	uint64_t tcp_active_opens;  /* ust_connect calls that sent a SYN */
+	uint64_t tcp_passive_opens; /* SYNs that got a SYN-ACK */
+	uint64_t tcp_established;   /* connections that reached ESTABLISHED */
+	uint64_t tcp_conns;         /* connection objects now (a gauge) */
+	uint64_t tcp_resets_rx;     /* connections reset by the peer */
+	uint64_t tcp_resets_tx;     /* RSTs sent, any cause */
+	uint64_t tcp_timeouts;      /* connections that ran out of retries */
+	uint64_t tcp_retransmits;   /* segments sent again */
+	uint64_t tcp_rto;           /* retransmission timeouts */
 	uint64_t tcp_fast_retransmits;
 	uint64_t tcp_dupacks_rx;
-	uint64_t tcp_recoveries;     /* NewReno recovery episodes */
+	uint64_t tcp_recoveries; /* NewReno recovery episodes */
 	uint64_t tcp_zero_window_probes;
 	uint64_t tcp_delayed_acks;   /* ACKs sent by the delayed-ACK timer */
 	uint64_t tcp_challenge_acks; /* RFC 5961 */
 	uint64_t tcp_syn_cookies_tx;
 	uint64_t tcp_syn_cookies_ok;
-	uint64_t tcp_time_wait;      /* TIME_WAIT entries now (a gauge) */
+	uint64_t tcp_time_wait; /* TIME_WAIT entries now (a gauge) */
 	uint64_t tcp_time_wait_evicted;
 	uint64_t tcp_time_wait_recycled;
 };
@@ -183,12 +182,12 @@ struct ust_counters {
 void ust_counters_add(struct ust_counters *dst, const struct ust_counters *src);
 
 enum ust_close_reason {
-	UST_CLOSE_NORMAL = 0, /* both FINs exchanged and acknowledged */
-	UST_CLOSE_RESET,      /* the peer sent RST */
-	UST_CLOSE_TIMEOUT,    /* retransmissions ran out */
-	UST_CLOSE_REFUSED,    /* RST in answer to our SYN */
-	UST_CLOSE_UNREACHABLE,/* ARP never resolved the next hop */
-	UST_CLOSE_ABORTED,    /* the stack was destroyed */
+	UST_CLOSE_NORMAL = 0,  /* both FINs exchanged and acknowledged */
+	UST_CLOSE_RESET,       /* the peer sent RST */
+	UST_CLOSE_TIMEOUT,     /* retransmissions ran out */
+	UST_CLOSE_REFUSED,     /* RST in answer to our SYN */
+	UST_CLOSE_UNREACHABLE, /* ARP never resolved the next hop */
+	UST_CLOSE_ABORTED,     /* the stack was destroyed */
 };
 
 /* "normal", "reset", ...: a stable token for logs. */
@@ -322,14 +321,14 @@ struct ust_conn_info {
 	enum ust_tcp_state state;
 	uint32_t local_ip, remote_ip;
 	uint16_t local_port, remote_port;
-	uint16_t mss;                  /* payload bytes per segment we send */
+	uint16_t mss;                   /* payload bytes per segment we send */
 	uint8_t snd_wscale, rcv_wscale; /* 0 when scaling is off */
 	bool wscale_ok, ts_ok;
-	uint32_t snd_wnd, rcv_wnd;     /* bytes */
+	uint32_t snd_wnd, rcv_wnd; /* bytes */
 	uint32_t cwnd, ssthresh;
 	uint64_t srtt_us, rttvar_us, rto_us;
-	uint32_t backoff;              /* RTO doublings in force */
-	uint32_t ts_recent;            /* the peer's last timestamp */
+	uint32_t backoff;                /* RTO doublings in force */
+	uint32_t ts_recent;              /* the peer's last timestamp */
 	uint32_t snd_queued, rcv_queued; /* bytes in the buffers */
 	uint64_t rtt_samples;
 	uint64_t retransmits;
@@ -365,13 +364,13 @@ struct ust_faults;
 
 struct ust_faults_config {
 	uint64_t seed;
-	uint32_t drop_ppm;      /* chance in a million that a frame is lost */
-	uint32_t dup_ppm;       /* ... that it is delivered twice */
-	uint32_t delay_ppm;     /* ... that it is held back (reordering) */
-	uint64_t delay_max_us;  /* held back by up to this */
-	uint64_t latency_us;    /* every frame's one-way delay */
-	uint32_t capacity;      /* frames queued at most; more are dropped */
-	uint32_t frame_max;     /* largest frame, bytes */
+	uint32_t drop_ppm;     /* chance in a million that a frame is lost */
+	uint32_t dup_ppm;      /* ... that it is delivered twice */
+	uint32_t delay_ppm;    /* ... that it is held back (reordering) */
+	uint64_t delay_max_us; /* held back by up to this */
+	uint64_t latency_us;   /* every frame's one-way delay */
+	uint32_t capacity;     /* frames queued at most; more are dropped */
+	uint32_t frame_max;    /* largest frame, bytes */
 };
 
 struct ust_faults_stats {

@@ -146,21 +146,21 @@ struct ust_conn {
 	uint16_t lport, rport;
 	enum ust_tcp_state state;
 	bool hashed, reaping;
-	bool app_owned;  /* accepted / connected, not yet on_closed */
-	bool released;   /* ust_close or ust_abort: no more callbacks */
+	bool app_owned; /* accepted / connected, not yet on_closed */
+	bool released;  /* ust_close or ust_abort: no more callbacks */
 	bool passive;
 	bool half_open;  /* counted in listener->half_open */
 	bool fin_queued; /* ust_shutdown/close: FIN after the data */
 	bool fin_sent;   /* snd_max covers our FIN */
 	bool fin_rcvd;
-	bool ooo_fin;    /* a FIN seen beyond a hole, at ooo_fin_seq */
+	bool ooo_fin; /* a FIN seen beyond a hole, at ooo_fin_seq */
 	bool ws_ok, ts_ok;
 	bool ack_now;    /* an ACK must go out before processing ends */
 	bool want_write; /* ust_send came up short: on_writable owed */
 	bool in_recovery;
 	bool rtt_timing;
 	unsigned events;
-	int err;         /* for EV_CONNECT_ERR */
+	int err; /* for EV_CONNECT_ERR */
 	enum ust_close_reason close_reason;
 
 	/* send sequence space */
@@ -319,8 +319,7 @@ void tw_timers(struct ust_stack *s);
 /* tcp_conn.c */
 int conn_tables_create(struct ust_stack *s);
 void conn_tables_destroy(struct ust_stack *s);
-struct ust_conn *conn_lookup(struct ust_stack *s, uint32_t raddr, uint16_t lport,
-			     uint16_t rport);
+struct ust_conn *conn_lookup(struct ust_stack *s, uint32_t raddr, uint16_t lport, uint16_t rport);
 struct ust_listener *listener_find(struct ust_stack *s, uint16_t port);
 struct ust_conn *conn_new(struct ust_stack *s, uint32_t raddr, uint16_t lport, uint16_t rport);
 void conn_set_state(struct ust_conn *c, enum ust_tcp_state state);
