@@ -1022,6 +1022,45 @@ test_zero_window_probe(void)
 	rig_fini(&r);
 }
 
+/* Closed by the application, stuck behind a closed window: not forever. */
+static void
+test_orphan_behind_closed_window_is_bounded(void)
+{
+	static uint8_t data[4000];
+	struct peer p;
+	struct tcpv v;
+	struct ust_conn *c;
+	struct ust_config cfg;
+
+	rig_config(&cfg);
+	cfg.arp_ttl_us = 3600 * 1000000ULL; /* minutes pass below */
+	setup(&cfg);
+	peer_init(&p, 2018);
+	p.wnd = 1000;
+	REQUIRE((c = open_passive(&p, 0, NULL)) != NULL);
+	ust_send(c, data, sizeof(data));
+	REQUIRE(precv(&p, &v));
+	p.ack = v.seq + 1000;
+	p.wnd = 0;
+	psend(&p, F_ACK, NULL, 0);
+	ust_close(c);
+	CHECK_EQ_INT(ctr()->tcp_conns, 1);
+
+	/* The peer answers every probe, still with no room. */
+	for (int k = 0; k < 2000 && ctr()->tcp_conns; k++) {
+		cap_clear(&r.cap);
+		rig_advance(&r, r.now + 1000000);
+		if (r.cap.n && ctr()->tcp_conns)
+			psend(&p, F_ACK, NULL, 0);
+	}
+	CHECK_EQ_INT(ctr()->tcp_conns, 0);
+	CHECK_EQ_INT(ctr()->tcp_timeouts, 1);
+	CHECK_EQ_INT(ctr()->tcp_zero_window_probes, 12);
+	REQUIRE(precv(&p, &v));
+	CHECK_EQ_INT(v.flags, F_RST | F_ACK);
+	rig_fini(&r);
+}
+
 static void
 test_receive_window_closes_and_reopens(void)
 {
@@ -1190,6 +1229,7 @@ main(void)
 	RUN(test_rto_backoff_and_karn);
 	RUN(test_fast_retransmit_and_newreno);
 	RUN(test_zero_window_probe);
+	RUN(test_orphan_behind_closed_window_is_bounded);
 	RUN(test_receive_window_closes_and_reopens);
 	RUN(test_send_buffer_is_bounded);
 	RUN(test_close_with_unread_data_resets);

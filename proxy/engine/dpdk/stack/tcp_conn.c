@@ -126,6 +126,7 @@ conn_new(struct ust_stack *s, uint32_t raddr, uint16_t lport, uint16_t rport)
 	if (s->nconns >= s->cfg.max_conns)
 		return NULL;
 
+	/* TODO(#5): a per-core mempool, so the fast path never calls malloc. */
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;

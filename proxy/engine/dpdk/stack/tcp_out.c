@@ -1,7 +1,11 @@
 /*
  * TCP output: building segments, deciding what may be sent (the peer's
  * window, the congestion window, sender silly-window avoidance) and
- * sending it, first time or again.
+ * sending it, first time or again. There is no Nagle: usher writes whole
+ * TLS records, and holding their tails back would only add latency.
+ *
+ * TODO(#5): build frames in the engine's mbufs (a get-buffer/send pair in
+ * ust_ops) instead of copying out of one TX buffer.
  */
 #include "ust_impl.h"
 
@@ -229,7 +233,10 @@ tcp_send_bare(struct ust_stack *s, uint32_t raddr, uint16_t lport, uint16_t rpor
 	tcp_finish(s, &h, tcp_begin(s, &h));
 }
 
-/* RFC 9293 3.10.7.1: the RST for a segment that belongs to nothing. */
+/*
+ * RFC 9293 3.10.7.1: the RST for a segment that belongs to nothing.
+ * TODO(#5): rate-limit these and challenge ACKs (RFC 5961 section 7).
+ */
 void
 tcp_send_reply_rst(struct ust_stack *s, const struct ust_seg *seg)
 {

@@ -4,6 +4,9 @@
  * resistance), RFC 5681/6582 (duplicate ACKs, fast retransmit, NewReno)
  * and RFC 6298 (RTT samples under Karn's rule).
  *
+ * TODO(#5): SACK (RFC 2018/6675); today a loss burst beyond what NewReno
+ * repairs one hole per RTT falls back to the RTO.
+ *
  *                      +---------+ ust_connect: SYN
  *        ust_listen    |  CLOSED |-----------------------+
  *       +------------- +---------+                       v
@@ -255,6 +258,10 @@ window_update(struct ust_conn *c, const struct ust_seg *seg)
 	c->snd_wl1 = seg->seq;
 	c->snd_wl2 = seg->ack;
 	c->max_snd_wnd = max_u32(c->max_snd_wnd, c->snd_wnd);
+
+	/* A peer that answers with a closed window is alive, only full. */
+	if (c->snd_wnd == 0)
+		c->retries = 0;
 }
 
 /* Our FIN is acknowledged: the closing states move on. */

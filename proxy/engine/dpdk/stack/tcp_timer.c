@@ -4,6 +4,9 @@
  * FIN_WAIT_2). A min-heap orders connections by their earliest one, so
  * ust_timers touches only connections that are due.
  *
+ * TODO(#5): keepalive. An idle connection whose peer vanished lives until
+ * the application's own idle timeout closes it.
+ *
  * TIME_WAIT connections live in their own bounded table: a ring in
  * arrival order, which is also expiry order because every entry waits the
  * same time, plus a hash to find them. When the ring is full the oldest
@@ -194,6 +197,10 @@ on_rto(struct ust_conn *c)
 	c->recover = c->snd_max;
 	c->snd_nxt = c->snd_una;
 	tcp_output(c);
+
+	/* The window shut on data in flight: nothing may go, so ask for it. */
+	if (c->snd_nxt == c->snd_una && c->snd_wnd == 0)
+		tcp_send_probe(c);
 	if (!c->rtx_at && c->snd_una != c->snd_max)
 		tcp_arm_rtx(c);
 }
@@ -203,11 +210,17 @@ on_persist(struct ust_conn *c)
 {
 	struct ust_stack *s = c->stack;
 
+	/* No one will read what an orphan still has to send: bound the wait. */
+	if (c->released && c->persist_shift >= s->cfg.data_retries) {
+		tcp_send_rst(c);
+		conn_closed(c, UST_CLOSE_TIMEOUT);
+		return;
+	}
+
 	c->zwp++;
 	s->ctr.tcp_zero_window_probes++;
 	tcp_send_probe(c);
 	c->persist_shift++;
-	c->persist_at = 0;
 	tcp_output(c); /* re-arms persist with the longer interval */
 }
 
@@ -226,8 +239,10 @@ conn_timer(struct ust_conn *c)
 		c->rtx_at = 0;
 		on_rto(c);
 	}
-	if (c->state != UST_TCP_CLOSED && c->persist_at && c->persist_at <= now)
+	if (c->state != UST_TCP_CLOSED && c->persist_at && c->persist_at <= now) {
+		c->persist_at = 0;
 		on_persist(c);
+	}
 	if (c->state != UST_TCP_CLOSED && c->linger_at && c->linger_at <= now) {
 		c->linger_at = 0;
 		conn_closed(c, UST_CLOSE_TIMEOUT);

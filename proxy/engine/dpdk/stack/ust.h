@@ -18,7 +18,9 @@
  * persist, TIME_WAIT), tcp_conn.c (tables and the socket calls),
  * tcp_cookie.c (SYN cookies), faults.c (the test-only fault injector).
  *
- * Addresses and ports are in host byte order in this API.
+ * Addresses and ports are in host byte order in this API. Calls that take
+ * no time (ust_send, ust_recv, ...) use the time of the last ust_input,
+ * ust_timers or ust_connect.
  */
 #ifndef USHER_UST_H
 #define USHER_UST_H
