@@ -3,6 +3,8 @@
  * the byte ring, names and counter arithmetic.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -144,6 +146,44 @@ test_counters_add(void)
 	CHECK_EQ_INT(a.tcp_time_wait_recycled, 7);
 }
 
+struct seen {
+	int n;
+	uint64_t sum;
+	char names[128][64];
+};
+
+static void
+on_counter(void *arg, const char *name, uint64_t value)
+{
+	struct seen *s = arg;
+
+	if (s->n < 128)
+		snprintf(s->names[s->n++], 64, "%s", name);
+	s->sum += value;
+}
+
+/* Every field is named once, and each name only once. */
+static void
+test_counters_foreach(void)
+{
+	static struct seen seen;
+	struct ust_counters c;
+	uint64_t *all = (uint64_t *)&c;
+	size_t fields = sizeof(c) / sizeof(uint64_t);
+
+	for (size_t i = 0; i < fields; i++)
+		all[i] = 1;
+	all[offsetof(struct ust_counters, drops) / sizeof(uint64_t)] = 0; /* UST_DROP_NONE */
+	ust_counters_foreach(&c, on_counter, &seen);
+	CHECK_EQ_INT(seen.n, fields - 1);
+	CHECK_EQ_INT(seen.sum, fields - 1);
+	CHECK_EQ_STR(seen.names[0], "rx_frames");
+	CHECK_EQ_STR(seen.names[seen.n - 1], "drop_tx_failed");
+	for (int i = 0; i < seen.n; i++)
+		for (int j = i + 1; j < seen.n; j++)
+			CHECK(strcmp(seen.names[i], seen.names[j]) != 0);
+}
+
 static void
 test_config_rejected(void)
 {
@@ -175,6 +215,7 @@ main(void)
 	RUN(test_ring_wraps);
 	RUN(test_names);
 	RUN(test_counters_add);
+	RUN(test_counters_foreach);
 	RUN(test_config_rejected);
 	return check_done();
 }

@@ -98,6 +98,23 @@ peer_init(struct peer *p, uint16_t port)
 	p->wnd = 65535;
 }
 
+static void
+send_syn(uint16_t port, uint32_t seq, uint32_t tsval, int ws)
+{
+	uint8_t o[40];
+	size_t ol = opts_syn(o, 1460, ws, true, tsval, 0);
+
+	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
+				   .dst = IP_US,
+				   .sport = port,
+				   .dport = 80,
+				   .seq = seq,
+				   .flags = F_SYN,
+				   .wnd = 65535,
+				   .opts = o,
+				   .optlen = ol});
+}
+
 /* SYN (window scale ws, or none if ws < 0), SYN-ACK, ACK: the accepted conn. */
 static struct ust_conn *
 open_passive(struct peer *p, int ws, struct tcpv *synack)
@@ -518,6 +535,67 @@ test_passive_close(void)
 	rig_fini(&r);
 }
 
+/* SYN_RCVD: an RST ends it quietly; an ACK with a FIN opens and half-closes. */
+static void
+test_rst_and_fin_during_handshake(void)
+{
+	struct peer p;
+	struct tcpv sa;
+	struct ust_conn_info i;
+
+	setup(NULL);
+	peer_init(&p, 2019);
+	send_syn(2019, p.seq++, p.tsval++, -1);
+	REQUIRE(precv(&p, &sa));
+	CHECK_EQ_INT(ctr()->tcp_conns, 1);
+	psend_at(&p, p.seq, F_RST, NULL, 0);
+	CHECK_EQ_INT(ctr()->tcp_conns, 0);
+	CHECK_EQ_INT(r.app.accepted + r.app.closed, 0);
+
+	peer_init(&p, 2020);
+	send_syn(2020, p.seq++, p.tsval++, -1);
+	REQUIRE(precv(&p, &sa));
+	p.ack = sa.seq + 1;
+	psend(&p, F_ACK | F_FIN, "req", 3);
+	REQUIRE(r.app.conn != NULL);
+	ust_conn_info(r.app.conn, &i);
+	CHECK_EQ_INT(i.state, UST_TCP_CLOSE_WAIT);
+	CHECK_EQ_INT(i.rcv_queued, 3);
+	CHECK_EQ_INT(r.app.accepted, 1);
+	rig_fini(&r);
+}
+
+/* Resets in the closing states reach the application as resets. */
+static void
+test_rst_while_closing(void)
+{
+	struct peer p;
+	struct tcpv v;
+	struct ust_conn *c;
+
+	setup(NULL);
+	peer_init(&p, 2021);
+	REQUIRE((c = open_passive(&p, 0, NULL)) != NULL);
+	ust_shutdown(c);
+	REQUIRE(precv(&p, &v));
+	p.ack = v.seq + 1;
+	psend(&p, F_ACK, NULL, 0); /* FIN_WAIT_2 */
+	psend_at(&p, p.seq, F_RST, NULL, 0);
+	CHECK_EQ_INT(r.app.closed, 1);
+	CHECK_EQ_INT(r.app.reason, UST_CLOSE_RESET);
+	CHECK_EQ_INT(ctr()->tcp_conns, 0);
+	CHECK_EQ_INT(ctr()->tcp_time_wait, 0);
+
+	/* CLOSE_WAIT, and a reader told so by ust_recv. */
+	peer_init(&p, 2022);
+	REQUIRE((c = open_passive(&p, 0, NULL)) != NULL);
+	psend(&p, F_ACK | F_FIN, NULL, 0);
+	psend_at(&p, p.seq, F_RST, NULL, 0);
+	CHECK_EQ_INT(r.app.closed, 2);
+	CHECK_EQ_INT(r.app.reason, UST_CLOSE_RESET);
+	rig_fini(&r);
+}
+
 /* ESTABLISHED -> FIN_WAIT_1 -> FIN_WAIT_2 -> TIME_WAIT -> gone. */
 static void
 test_active_close_and_time_wait(void)
@@ -631,23 +709,6 @@ test_time_wait_recycled_by_new_syn(void)
 	CHECK_EQ_INT(ctr()->tcp_time_wait, 0);
 	CHECK_EQ_INT(r.app.accepted, 2);
 	rig_fini(&r);
-}
-
-static void
-send_syn(uint16_t port, uint32_t seq, uint32_t tsval, int ws)
-{
-	uint8_t o[40];
-	size_t ol = opts_syn(o, 1460, ws, true, tsval, 0);
-
-	rig_tcp(&r, &(struct tcpb){.src = IP_PEER,
-				   .dst = IP_US,
-				   .sport = port,
-				   .dport = 80,
-				   .seq = seq,
-				   .flags = F_SYN,
-				   .wnd = 65535,
-				   .opts = o,
-				   .optlen = ol});
 }
 
 static void
@@ -1219,6 +1280,8 @@ main(void)
 	RUN(test_paws_drops_old_timestamps);
 	RUN(test_rst_in_window_gets_challenge_ack);
 	RUN(test_passive_close);
+	RUN(test_rst_and_fin_during_handshake);
+	RUN(test_rst_while_closing);
 	RUN(test_active_close_and_time_wait);
 	RUN(test_simultaneous_close);
 	RUN(test_time_wait_recycled_by_new_syn);

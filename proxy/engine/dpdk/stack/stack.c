@@ -3,6 +3,8 @@
  * drives (input, timers), counters and names.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "ust_impl.h"
@@ -251,4 +253,69 @@ ust_counters_add(struct ust_counters *dst, const struct ust_counters *src)
 	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
 		d[i] += a[i];
 	memcpy(dst, d, sizeof(d));
+}
+
+#define COUNTER(field)                                       \
+	{                                                    \
+#field, offsetof(struct ust_counters, field) \
+	}
+
+static const struct {
+	const char *name;
+	size_t offset;
+} counter_fields[] = {
+	COUNTER(rx_frames),
+	COUNTER(rx_bytes),
+	COUNTER(tx_frames),
+	COUNTER(tx_bytes),
+	COUNTER(arp_requests_tx),
+	COUNTER(arp_replies_tx),
+	COUNTER(arp_announce_tx),
+	COUNTER(arp_requests_rx),
+	COUNTER(arp_replies_rx),
+	COUNTER(arp_resolved),
+	COUNTER(arp_expired),
+	COUNTER(icmp_echo_replies),
+	COUNTER(tcp_active_opens),
+	COUNTER(tcp_passive_opens),
+	COUNTER(tcp_established),
+	COUNTER(tcp_conns),
+	COUNTER(tcp_resets_rx),
+	COUNTER(tcp_resets_tx),
+	COUNTER(tcp_timeouts),
+	COUNTER(tcp_retransmits),
+	COUNTER(tcp_rto),
+	COUNTER(tcp_fast_retransmits),
+	COUNTER(tcp_dupacks_rx),
+	COUNTER(tcp_recoveries),
+	COUNTER(tcp_zero_window_probes),
+	COUNTER(tcp_delayed_acks),
+	COUNTER(tcp_challenge_acks),
+	COUNTER(tcp_syn_cookies_tx),
+	COUNTER(tcp_syn_cookies_ok),
+	COUNTER(tcp_time_wait),
+	COUNTER(tcp_time_wait_evicted),
+	COUNTER(tcp_time_wait_recycled),
+};
+
+#undef COUNTER
+
+void
+ust_counters_foreach(const struct ust_counters *c,
+		     void (*fn)(void *arg, const char *name, uint64_t value), void *arg)
+{
+	const char *base = (const char *)c;
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(counter_fields) / sizeof(counter_fields[0]); i++) {
+		uint64_t v;
+
+		memcpy(&v, base + counter_fields[i].offset, sizeof(v));
+		fn(arg, counter_fields[i].name, v);
+	}
+
+	for (int r = UST_DROP_NONE + 1; r < UST_DROP_MAX; r++) {
+		snprintf(name, sizeof(name), "drop_%s", drop_names[r]);
+		fn(arg, name, c->drops[r]);
+	}
 }

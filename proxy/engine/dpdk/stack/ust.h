@@ -183,6 +183,13 @@ struct ust_counters {
 /* dst += src, field by field (gauges add too: a port's total). */
 void ust_counters_add(struct ust_counters *dst, const struct ust_counters *src);
 
+/*
+ * Call fn once per counter with a stable name for metrics: "rx_frames",
+ * "tcp_retransmits", ... and "drop_<reason>" for each drop reason.
+ */
+void ust_counters_foreach(const struct ust_counters *c,
+			  void (*fn)(void *arg, const char *name, uint64_t value), void *arg);
+
 enum ust_close_reason {
 	UST_CLOSE_NORMAL = 0,  /* both FINs exchanged and acknowledged */
 	UST_CLOSE_RESET,       /* the peer sent RST */
