@@ -1175,6 +1175,45 @@ test_send_buffer_is_bounded(void)
 }
 
 static void
+echo_hook(struct ust_conn *c)
+{
+	static uint8_t big[40000];
+	char buf[256];
+
+	while (ust_recv(c, buf, sizeof(buf)) > 0)
+		;
+	ust_send(c, big, sizeof(big));
+}
+
+/*
+ * A segment that both brings data and frees send space owes the
+ * application two callbacks; the sends it makes from the first must not
+ * run the second inside it.
+ */
+static void
+test_callbacks_never_nest(void)
+{
+	struct peer p;
+	struct tcpv v;
+	struct ust_conn *c;
+
+	setup(NULL);
+	peer_init(&p, 2023);
+	REQUIRE((c = open_passive(&p, 0, NULL)) != NULL);
+	r.app.hook = echo_hook;
+	psend(&p, F_ACK, "ping", 4);
+	CHECK_EQ_INT(r.app.readable, 1);
+	REQUIRE(precv(&p, &v));
+
+	p.ack = v.seq + v.len;
+	psend(&p, F_ACK, "ping", 4);
+	CHECK_EQ_INT(r.app.readable, 2);
+	CHECK_EQ_INT(r.app.writable, 1);
+	CHECK_EQ_INT(r.app.max_depth, 1);
+	rig_fini(&r);
+}
+
+static void
 test_close_with_unread_data_resets(void)
 {
 	struct peer p;
@@ -1295,6 +1334,7 @@ main(void)
 	RUN(test_orphan_behind_closed_window_is_bounded);
 	RUN(test_receive_window_closes_and_reopens);
 	RUN(test_send_buffer_is_bounded);
+	RUN(test_callbacks_never_nest);
 	RUN(test_close_with_unread_data_resets);
 	RUN(test_abort_sends_rst);
 	RUN(test_syn_rcvd_retransmits_and_gives_up);

@@ -269,15 +269,31 @@ on_connected(void *arg, struct ust_conn *conn, int err)
 }
 
 static void
+run_hook(struct app *a, struct ust_conn *conn)
+{
+	if (++a->depth > a->max_depth)
+		a->max_depth = a->depth;
+	if (a->hook)
+		a->hook(conn);
+	a->depth--;
+}
+
+static void
 on_readable(void *arg, struct ust_conn *conn)
 {
-	((struct rig *)arg)->app.readable++;
+	struct app *a = &((struct rig *)arg)->app;
+
+	a->readable++;
+	run_hook(a, conn);
 }
 
 static void
 on_writable(void *arg, struct ust_conn *conn)
 {
-	((struct rig *)arg)->app.writable++;
+	struct app *a = &((struct rig *)arg)->app;
+
+	a->writable++;
+	run_hook(a, conn);
 }
 
 static void

@@ -104,6 +104,9 @@ struct app {
 	int connect_err;
 	enum ust_close_reason reason;
 	struct ust_listener *listener;
+	/* Called from on_readable and on_writable, with the nesting tracked. */
+	void (*hook)(struct ust_conn *conn);
+	int depth, max_depth;
 };
 
 struct rig {

@@ -484,10 +484,10 @@ ust_send(struct ust_conn *c, const void *data, size_t len)
 	if (n == 0)
 		return -EAGAIN;
 
+	/* No callbacks from here: the caller may be inside one already. */
 	stack_enter(s);
 	tcp_output(c);
 	timer_update(c);
-	conn_dispatch(c);
 	stack_leave(s);
 	return n;
 }

@@ -9,8 +9,10 @@
  * One struct ust_stack per core (lcore), owning one IPv4 address on one
  * port queue. Nothing in it is shared: no locks, no written globals. Every
  * function below must be called on the thread that owns the stack, and
- * every callback runs on that thread, from inside ust_input, ust_timers or
- * an API call that makes progress (ust_send, ust_recv, ust_connect).
+ * every callback runs on that thread, from inside ust_input or ust_timers
+ * only, never from the socket calls, so an application needs no guard
+ * against re-entering itself. A callback must not call ust_input,
+ * ust_timers or ust_stack_destroy.
  *
  * Layers, one file each: eth_arp.c (Ethernet and ARP), ipv4.c, icmp.c,
  * tcp_in.c (segment arrival, the state machine), tcp_out.c (segment
