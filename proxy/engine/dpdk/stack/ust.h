@@ -133,7 +133,6 @@ struct ust_config {
 	X(TCP_BACKLOG, "tcp_backlog")             \
 	X(TCP_NO_MEMORY, "tcp_no_memory")         \
 	X(TCP_BAD_COOKIE, "tcp_bad_cookie")       \
-	X(TCP_CLOSED, "tcp_closed")               \
 	X(TCP_TIME_WAIT, "tcp_time_wait")         \
 	X(TX_FAILED, "tx_failed")
 

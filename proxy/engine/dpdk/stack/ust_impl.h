@@ -286,7 +286,6 @@ void tcp_negotiate(struct ust_conn *c, const struct ust_seg *syn);
 void tcp_process(struct ust_conn *c, const struct ust_seg *seg);
 
 /* tcp_out.c */
-uint8_t *tcp_payload_area(struct ust_stack *s, bool syn);
 void tcp_output(struct ust_conn *c);
 void tcp_send_syn(struct ust_conn *c);
 void tcp_send_ack(struct ust_conn *c);
