@@ -92,7 +92,7 @@ parse_v1(const unsigned char *buf, size_t len, struct tb_proxy_info *info)
 	const unsigned char *crlf;
 	size_t line_len;
 
-	if (!starts_like(buf, len, "PROXY ", 6))
+	if (buf == NULL || !starts_like(buf, len, "PROXY ", 6))
 		return -1;
 
 	crlf = memmem(buf, len < V1_MAX ? len : V1_MAX, "\r\n", 2);
