@@ -417,6 +417,39 @@ test_arp_resolves_held_frame_and_expires(void)
 	rig_fini(&r);
 }
 
+/* A busy entry is asked about before it expires, and never goes away. */
+static void
+test_arp_entry_in_use_is_refreshed(void)
+{
+	struct ust_config cfg;
+	uint8_t f[2048];
+	size_t n;
+
+	rig_config(&cfg);
+	cfg.arp_ttl_us = 10000000;
+	REQUIRE(rig_init(&r, &cfg) == 0);
+	rig_learn_peer(&r);
+	n = echo_request(f, 8);
+
+	rig_advance(&r, r.now + 5000000);
+	cap_clear(&r.cap);
+	rig_input(&r, f, n);
+	CHECK_EQ_INT(r.cap.n, 1); /* far from expiry: only the reply */
+
+	rig_advance(&r, r.now + 4000000);
+	cap_clear(&r.cap);
+	rig_input(&r, f, n);
+	REQUIRE(r.cap.n == 2);
+	CHECK(r.cap.frame[0][13] == 0x00); /* the reply went out at once */
+	CHECK(is_arp(r.cap.frame[1], 1));
+	CHECK_EQ_INT(arp_tpa(r.cap.frame[1]), IP_PEER);
+
+	rig_input(&r, f, build_arp(f, 2, MAC_PEER, IP_PEER, MAC_US, IP_US, MAC_US));
+	rig_advance(&r, r.now + 5000000);
+	CHECK_EQ_INT(ust_counters(r.st)->arp_expired, 0);
+	rig_fini(&r);
+}
+
 static void
 test_routing_through_gateway(void)
 {
@@ -452,6 +485,7 @@ main(void)
 	RUN(test_tx_checksum_offload);
 	RUN(test_output_waits_for_arp_then_retries_then_fails);
 	RUN(test_arp_resolves_held_frame_and_expires);
+	RUN(test_arp_entry_in_use_is_refreshed);
 	RUN(test_routing_through_gateway);
 	return check_done();
 }

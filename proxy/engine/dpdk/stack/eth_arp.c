@@ -6,6 +6,7 @@
  *	UNRESOLVED --reply or request from it--> RESOLVED: held frame sent
  *	UNRESOLVED --arp_retries requests unanswered--> (free): frame dropped,
  *	          connections still opening to that hop fail unreachable
+ *	RESOLVED --used near its expiry--> request sent, entry still used
  *	RESOLVED --arp_ttl_us without news--> (free)
  *
  * Only the last frame for an unresolved hop is held: TCP retransmits what
@@ -180,6 +181,20 @@ arp_resolved(struct ust_stack *s, struct ust_arp_entry *e, const uint8_t *mac)
 	}
 }
 
+/*
+ * An entry in use that is about to expire is asked about again while it
+ * still works, so a busy flow never waits on ARP at the expiry.
+ */
+static void
+arp_refresh(struct ust_stack *s, struct ust_arp_entry *e)
+{
+	uint64_t window = s->cfg.arp_retry_us * (s->cfg.arp_retries + 1);
+
+	if (e->expires > s->now + window || e->retry_at > s->now)
+		return;
+	arp_request(s, e);
+}
+
 bool
 arp_route_ok(const struct ust_stack *s, uint32_t dst)
 {
@@ -211,6 +226,7 @@ eth_output_ip(struct ust_stack *s, uint32_t dst, size_t ip_len, unsigned tx_flag
 		e->last_used = s->now;
 		fill_eth(s, s->txbuf, e->mac);
 		eth_tx(s, s->txbuf, len, tx_flags);
+		arp_refresh(s, e);
 		return;
 	}
 
