@@ -130,6 +130,10 @@ print_extra(struct ush_metrics_writer *out, void *arg)
 	print_servers(out, m->gen->pools, true);
 	print_servers(out, m->gen->pools, false);
 	pthread_mutex_unlock(m->gen_lock);
+
+	/* Every worker runs the same engine; it keeps its own figures. */
+	if (m->n_workers > 0 && m->workers[0].engine->print_metrics != NULL)
+		m->workers[0].engine->print_metrics(out);
 }
 
 int

@@ -22,6 +22,7 @@ struct ush_runtime {
 	struct ush_worker *workers;
 	size_t n_workers;
 	size_t n_started; /* threads to join */
+	const struct ush_engine_ops *engine_up; /* global_init ran: fini it */
 	struct ush_health *health;
 	struct ush_metrics *metrics;
 };
@@ -74,9 +75,13 @@ pick_engine(const struct cfg *cfg)
 	if (cfg->engine == CFG_ENGINE_URING)
 		return &ush_uring_engine;
 
-	/* TODO(#5): the DPDK engine. */
-	ush_log(USH_LOG_ERROR, "engine 'dpdk' is not available in this build; use 'uring'");
+#if USHER_HAVE_DPDK
+	return &ush_dpdk_engine;
+#else
+	ush_log(USH_LOG_ERROR,
+		"engine 'dpdk' is not available in this build (no libdpdk at build time); use 'uring'");
 	return NULL;
+#endif
 }
 
 static int
@@ -114,6 +119,28 @@ workers_create(struct ush_runtime *rt, const struct cfg *cfg)
 	}
 
 	return 0;
+}
+
+/* Process-wide engine state (DPDK's EAL and port), before any worker. */
+static int
+engine_global_init(struct ush_runtime *rt, const struct cfg *cfg)
+{
+	const struct ush_engine_ops *engine = rt->workers[0].engine;
+
+	if (engine->global_init == NULL)
+		return 0;
+
+	/* global_fini also undoes a global_init that failed half-way. */
+	rt->engine_up = engine;
+	return engine->global_init(cfg, (unsigned)rt->n_workers);
+}
+
+static void
+engine_global_fini(struct ush_runtime *rt)
+{
+	if (rt->engine_up != NULL && rt->engine_up->global_fini != NULL)
+		rt->engine_up->global_fini();
+	rt->engine_up = NULL;
 }
 
 static int
@@ -415,6 +442,8 @@ start(struct ush_runtime *rt, struct cfg *cfg)
 	int rc;
 
 	rc = workers_create(rt, cfg);
+	if (rc == 0)
+		rc = engine_global_init(rt, cfg);
 	if (rc != 0) {
 		cfg_free(cfg);
 		return rc;
@@ -444,6 +473,7 @@ cleanup(struct ush_runtime *rt)
 	ush_health_stop(rt->health);
 	workers_free(rt);
 	ush_generation_unref(rt->gen);
+	engine_global_fini(rt);
 	ush_access_log_close();
 	pthread_mutex_destroy(&rt->gen_lock);
 }
