@@ -13,10 +13,17 @@ of the tap.
   each worker's stack answered its own, and reached the backends (which
   needs ARP answers that only one worker received, passed to the other).
 - The usher_dpdk_* metric families report both workers.
+- A reload that adds a listener port opens it on every worker's stack; a
+  reload that drops it closes it again.
 - SIGTERM stops usher with status 0, and its tap interface goes away.
+- Before all that: a listener bound off the DPDK port, or an IPv6
+  server, makes usher refuse to start, saying why.
 """
 
+import copy
 import os
+import socket
+import subprocess
 
 import tapnet
 from tapnet import harness
@@ -79,7 +86,64 @@ def check_metrics(tap, usher):
                m.grep("usher_connections_accepted_total"))
 
 
+def refuses(net, name, cfg, why):
+    """usher exits non-zero before touching DPDK, and says why on stderr."""
+    path = net.env.path(f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(harness.to_yaml(cfg))
+    run = subprocess.run([harness.USHER, "-c", path], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, timeout=30)
+    assert run.returncode != 0, f"usher started with {name}: {run.stderr[-400:]}"
+    assert why in run.stderr, f"no '{why}' in usher's stderr: {run.stderr[-400:]}"
+
+
+def check_refusals(tap, net):
+    backend = tapnet.TapBackend(net.env, "app-1", 9001, [])
+    cfg = net.config([backend], workers=1)
+
+    with tap.case("a listener bound to 127.0.0.1 is refused: not on the DPDK port"):
+        bad = copy.deepcopy(cfg)
+        bad["listeners"][0]["bind"] = "127.0.0.1:8443"
+        refuses(net, "bad-bind", bad, "is not on the DPDK port")
+
+    with tap.case("an IPv6 upstream server is refused: the stack is IPv4 only"):
+        bad = copy.deepcopy(cfg)
+        bad["pools"][0]["servers"][0]["address"] = "[::1]:9001"
+        refuses(net, "bad-server", bad, "is not IPv4")
+
+
+def refused(port):
+    try:
+        with socket.create_connection((tapnet.USHER_IP, port), timeout=3):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def check_reload(tap, usher):
+    cfg = copy.deepcopy(usher.cfg)
+    extra = copy.deepcopy(cfg["listeners"][0])
+    extra["name"] = "tls2"
+    extra["bind"] = f"{tapnet.USHER_IP}:8444"
+    cfg["listeners"].append(extra)
+
+    with tap.case("reload: a new listener on port 8444 serves clients"):
+        assert refused(8444), "port 8444 accepted before the reload"
+        usher.reload(cfg)
+        harness.wait_until(lambda: not refused(8444), 15, "port 8444 to accept")
+        for _ in range(4):  # both workers' stacks, whichever queue a flow gets
+            r = tapnet.s_client("1.3", port=8444)
+            assert r.backend is not None, f"no answer on 8444; {r.describe()}"
+
+    with tap.case("reload: dropping that listener closes port 8444 again"):
+        cfg["listeners"].pop()
+        usher.reload(cfg)
+        harness.wait_until(lambda: refused(8444), 15, "port 8444 to refuse")
+        assert tapnet.s_client("1.3").backend is not None, "port 8443 stopped serving"
+
+
 def body(tap, net):
+    check_refusals(tap, net)
     usher = net.start(workers=2)
 
     with tap.case("ICMP echo to 10.77.0.2 is answered by the userspace stack"):
@@ -90,6 +154,7 @@ def body(tap, net):
         check_version(tap, net, version)
 
     check_metrics(tap, usher)
+    check_reload(tap, usher)
     tap.ok(usher.alive(), "usher is still running")
 
     status = usher.stop()

@@ -180,21 +180,24 @@ class TapNet:
             server["address"] = f"{KERNEL_IP}:{b.port}"
         cfg["dpdk"] = {
             # --no-shconf: no files under /var/run/dpdk, so runs never collide.
-            "eal_args": ["-l", "0", "--no-huge", "--no-pci", "--no-shconf", "-m", "256",
-                         f"--vdev=net_tap0,iface={self.iface}"],
+            "eal_args": ["-l", "0", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+                         "-m", "256", f"--vdev=net_tap0,iface={self.iface}"],
             "port": 0,
             "address": f"{USHER_IP}/{PREFIX}",
         }
         return cfg
 
-    def start(self, names=("app-1", "app-2"), workers=2, faults=None):
+    def start(self, names=("app-1", "app-2"), workers=2, faults=None, extra=()):
         """
         usher first (it creates the tap), then the backends on the kernel
-        side, then wait until usher's health checks see them up.
+        side, then wait until usher's health checks see them up. extra:
+        servers the test runs itself (with .name and .port), already
+        listening on KERNEL_IP.
         """
         ports = [9001 + i for i in range(len(names))]
         placeholders = [TapBackend(self.env, n, p, []) for n, p in zip(names, ports)]
-        self.usher = TapUsher(self.env, self.config(placeholders, workers),
+        servers = placeholders + list(extra)
+        self.usher = TapUsher(self.env, self.config(servers, workers),
                               f"usher-{self.iface}", self.iface, faults)
         self.env.ushers.append(self.usher)
         self.usher.start()
@@ -202,7 +205,7 @@ class TapNet:
         for b in placeholders:
             b.start()
             self.env.backends.append(b)
-        self.backends = placeholders
+        self.backends = servers
         harness.wait_until(self._all_up, 30, "usher to see every backend up")
         return self.usher
 
@@ -224,16 +227,16 @@ def main(body, iface):
 # clients on the kernel side
 
 
-def s_client(version, sess_in=None, sess_out=None, timeout=harness.CLIENT_TIMEOUT):
+def s_client(version, sess_in=None, sess_out=None, timeout=harness.CLIENT_TIMEOUT,
+             port=LISTEN_PORT):
     """
     harness.s_client, aimed at usher's DPDK address: the line it sends is
     answered by a backend, whose name comes back as r.backend. The harness
     writes -connect 127.0.0.1:PORT; s_client takes the last -connect given,
     which is ours.
     """
-    return harness.s_client(LISTEN_PORT, version, sess_in=sess_in, sess_out=sess_out,
-                            timeout=timeout,
-                            extra=["-connect", f"{USHER_IP}:{LISTEN_PORT}"])
+    return harness.s_client(port, version, sess_in=sess_in, sess_out=sess_out,
+                            timeout=timeout, extra=["-connect", f"{USHER_IP}:{port}"])
 
 
 def tls_connect(ctx, session=None, timeout=harness.CLIENT_TIMEOUT):

@@ -94,6 +94,7 @@ enum dpdk_wait {
 struct dpdk_snapshot {
 	uint64_t rx_packets; /* from this worker's RX queue */
 	uint64_t tx_packets; /* taken by its TX queue */
+	uint64_t steered;    /* TCP segments passed to the worker that owns them */
 	uint64_t retransmits;
 	uint64_t tcp_conns; /* a gauge */
 	uint64_t stack_drops[UST_DROP_MAX];
@@ -194,6 +195,7 @@ struct dpdk_io {
 
 	uint64_t now_us;
 	uint64_t rx_packets, tx_packets;
+	uint64_t steered;
 	uint64_t drops[DPDK_DROP_MAX];
 
 	uint8_t scratch[DPDK_FRAME_MAX]; /* a received frame made contiguous */

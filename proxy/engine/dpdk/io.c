@@ -190,6 +190,7 @@ rx_one(struct dpdk_io *io, struct rte_mbuf *m, bool from_peer)
 		if (owner == OWNER_ALL) {
 			copy_to_peers(io, m);
 		} else if (owner != (int)io->id) {
+			io->steered++;
 			pass_to(io, (unsigned)owner, m);
 			return;
 		}
@@ -525,6 +526,7 @@ dpdk_io_publish(struct dpdk_io *io)
 
 	DPDK_STORE(s->rx_packets, io->rx_packets);
 	DPDK_STORE(s->tx_packets, io->tx_packets);
+	DPDK_STORE(s->steered, io->steered);
 	DPDK_STORE(s->retransmits, c->tcp_retransmits);
 	DPDK_STORE(s->tcp_conns, c->tcp_conns);
 	for (r = 0; r < UST_DROP_MAX; r++)

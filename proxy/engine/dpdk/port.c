@@ -709,6 +709,10 @@ dpdk_print_metrics(struct ush_metrics_writer *out)
 	print_per_worker(out, "usher_dpdk_tx_packets_total", USH_METRIC_COUNTER,
 			 "Frames a worker's TX queue took.",
 			 offsetof(struct dpdk_snapshot, tx_packets));
+	print_per_worker(
+		out, "usher_dpdk_steered_total", USH_METRIC_COUNTER,
+		"TCP segments a worker received for a connection of another worker and passed on.",
+		offsetof(struct dpdk_snapshot, steered));
 	print_drops(out);
 	print_per_worker(out, "usher_dpdk_retransmits_total", USH_METRIC_COUNTER,
 			 "TCP segments the userspace stack sent again.",
