@@ -12,7 +12,7 @@
  *                                       12h lifetime, as in usher's
  *                                       example); ticket under the
  *                                       current key
- *   handshake/tls13/resumed_sha256      resumed, with TLS_AES_128_GCM_SHA256
+ *   handshake/tls13/resumed_sha384      resumed, with OpenSSL's default SHA-384 suite first
  *                                       preferred over OpenSSL's default
  *                                       TLS_AES_256_GCM_SHA384 (what-if)
  *   handshake/VER/resumed_current/keys:N  N explicit keys, ticket under
@@ -34,11 +34,11 @@
 namespace
 {
 
-enum class Mode { full, full_no_ticket, resumed, resumed_sha256 };
+enum class Mode { full, full_no_ticket, resumed, resumed_sha384 };
 
-/* TLS 1.3 with the SHA-256 suites first: what usher's default would save. */
-constexpr const char *kSha256First =
-	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
+/* OpenSSL's default TLS 1.3 order: what usher's SHA-256 preference saves. */
+constexpr const char *kSha384First =
+	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256";
 
 const char *
 version_name(int version)
@@ -124,13 +124,13 @@ bm_handshake(benchmark::State &state, int version, Mode mode)
 		return;
 	}
 
-	if (mode == Mode::resumed_sha256 &&
-	    hs_server_tls13_suites(&rig.server, kSha256First) != 0) {
+	if (mode == Mode::resumed_sha384 &&
+	    hs_server_tls13_suites(&rig.server, kSha384First) != 0) {
 		state.SkipWithError("cannot set the TLS 1.3 suites");
 		return;
 	}
 
-	if (mode == Mode::resumed || mode == Mode::resumed_sha256) {
+	if (mode == Mode::resumed || mode == Mode::resumed_sha384) {
 		rig.session = hs_fetch_session(&rig.client, &rig.server);
 		if (rig.session == nullptr) {
 			state.SkipWithError("no session to resume");
@@ -192,7 +192,7 @@ register_handshake_benchmarks()
 		{Mode::full, "full", false},
 		{Mode::full_no_ticket, "full_no_ticket", false},
 		{Mode::resumed, "resumed", false},
-		{Mode::resumed_sha256, "resumed_sha256", true},
+		{Mode::resumed_sha384, "resumed_sha384", true},
 	};
 
 	for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {

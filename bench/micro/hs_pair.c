@@ -29,6 +29,9 @@
 #define LISTENER          "bench"
 #define TICKET_LIFETIME_S (12 * 3600)
 
+/* usher's TLS 1.3 order (proxy/conn/tls.c): the SHA-256 suite first. */
+#define TLS13_CIPHERS "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
+
 /* Not const: SSL_CTX_set1_groups_list() is a macro that casts it so. */
 static char key_exchange_groups[] = "X25519:P-256";
 
@@ -127,6 +130,7 @@ new_server_ctx(void)
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, TLS13_CIPHERS) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, key_exchange_groups) != 1 || use_identity(ctx) != 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
