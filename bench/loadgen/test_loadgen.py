@@ -48,12 +48,8 @@ def quiet_config(env, backends):
 
 
 def start_usher(env, cfg):
-    # TODO(#4): usher is still being finished; once it is stable, an usher
-    # that cannot start should fail this test instead of skipping it.
-    try:
-        return env.usher(cfg)
-    except AssertionError as why:
-        raise harness.Skip(f"usher cannot start: {why}")
+    # An usher that cannot start is a failure of this test, not a skip.
+    return env.usher(cfg)
 
 
 def check_resume(tap, env, usher, version):
