@@ -113,7 +113,11 @@ def body(tap, net):
 
     tap.ok(steered > 0, "segments of upstream flows the tap sent to the other queue were "
            "passed to the worker owning them", f"usher_dpdk_steered_total {steered:.0f}")
+    with tap.case("every connection is closed once the clients are gone"):
+        tapnet.wait_no_connections(usher)
     tap.ok(usher.alive(), "usher is still running")
+    status = usher.stop()
+    tap.ok(status == 0, "SIGTERM: usher exits with status 0", f"exit status {status}")
 
 
 tapnet.main(body, IFACE)

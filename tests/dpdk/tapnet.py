@@ -374,6 +374,26 @@ def ping(host=USHER_IP, timeout=2.0):
                 return time.monotonic() - start
 
 
-def metrics_sum(usher, name, **labels):
-    return usher.metrics().sum(name, **labels)
+def wait_no_connections(usher, timeout=10.0):
+    """Every client connection usher had is closed (usher_connections_open)."""
+    harness.wait_until(lambda: usher.metrics().sum("usher_connections_open") == 0, timeout,
+                       "usher_connections_open to fall to 0")
+
+
+def abrupt_exchange(how):
+    """One line through usher, then the client leaves without close_notify."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.settimeout(harness.CLIENT_TIMEOUT)
+    if how == "reset":
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.connect((USHER_IP, LISTEN_PORT))
+    s = harness.client_context("1.3").wrap_socket(raw, server_hostname="localhost")
+    try:
+        return harness.exchange(s)
+    finally:
+        if how == "half-close":
+            # Drops the TLS layer: a bare FIN, then wait for usher's end.
+            s.shutdown(socket.SHUT_WR)
+            harness.wait_closed(s, harness.CLIENT_TIMEOUT)
+        s.close()
 

@@ -6,7 +6,9 @@ A Python ssl client on the kernel side sends 1 MiB of distinct lines to
 10.77.0.2 while reading at the same time; the backend answers every line
 with "<name> <line>", so 1 MiB comes back. Every byte of the answer must
 be what the backend wrote. Done once under TLS 1.3, once under TLS 1.2,
-then four transfers at once over two workers.
+then four transfers at once over two workers. Clients that leave without
+close_notify (FIN, RST, or a half-close that waits for usher to finish)
+must not leave connections open.
 """
 
 import threading
@@ -46,16 +48,27 @@ def parallel(tap, version):
            "\n".join(errors) or f"{len(results)} of {PARALLEL} finished")
 
 
+def abrupt(tap, usher):
+    for how in ("close", "reset", "half-close"):
+        with tap.case(f"clients that {how} without close_notify leave no connection open"):
+            for _ in range(6):
+                assert tapnet.abrupt_exchange(how) is not None
+            tapnet.wait_no_connections(usher)
+
+
 def body(tap, net):
     usher = net.start(workers=2)
 
     one(tap, "1.3")
     one(tap, "1.2")
     parallel(tap, "1.3")
+    abrupt(tap, usher)
 
     m = usher.metrics()
-    tap.ok(m.sum("usher_dpdk_tcp_connections") >= 0 and usher.alive(), "usher is still running")
     tap.diag("retransmits: " + m.grep("usher_dpdk_retransmits_total").replace("\n", ", "))
+    tap.ok(usher.alive(), "usher is still running")
+    status = usher.stop()
+    tap.ok(status == 0, "SIGTERM: usher exits with status 0", f"exit status {status}")
 
 
 tapnet.main(body, IFACE)

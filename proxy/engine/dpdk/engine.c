@@ -51,7 +51,7 @@ struct dpdk_leg {
 	struct dpdk_conn *dc;
 	struct ust_conn *uc; /* NULL before connect and once the stack is done */
 	bool upstream;
-	bool done; /* end of stream or an error was reported to ush_conn */
+	bool rx_done; /* its end of stream or an error reached ush_conn */
 };
 
 struct dpdk_conn {
@@ -193,12 +193,13 @@ abort_conn(struct dpdk_conn *dc)
 	free_conn(dc);
 }
 
+/* The peer's end of stream (err 0) or an error (-errno), once per leg. */
 static void
 report_end(struct dpdk_conn *dc, struct dpdk_leg *leg, long err)
 {
 	struct ush_conn *c = &dc->conn;
 
-	leg->done = true;
+	leg->rx_done = true;
 	if (leg->upstream && err == 0)
 		ush_conn_on_upstream_eof(c);
 	else if (leg->upstream)
@@ -209,6 +210,21 @@ report_end(struct dpdk_conn *dc, struct dpdk_leg *leg, long err)
 		ush_conn_on_client_error(c, (int)-err);
 }
 
+/*
+ * Nothing more goes or comes this way (reset, timed out, already shut).
+ * Safe after the end of stream was reported: ush_conn then only stops
+ * sending that way.
+ */
+static void
+report_broken(struct dpdk_conn *dc, struct dpdk_leg *leg, int err)
+{
+	leg->rx_done = true;
+	if (leg->upstream)
+		ush_conn_on_upstream_error(&dc->conn, err);
+	else
+		ush_conn_on_client_error(&dc->conn, err);
+}
+
 /* Read one chunk from leg into its ush_conn. Whether anything happened. */
 static bool
 recv_leg(struct dpdk_conn *dc, struct dpdk_leg *leg)
@@ -216,7 +232,7 @@ recv_leg(struct dpdk_conn *dc, struct dpdk_leg *leg)
 	unsigned char *buf = dc->dw->rxbuf;
 	long n;
 
-	if (leg->uc == NULL || leg->done)
+	if (leg->uc == NULL || leg->rx_done)
 		return false;
 
 	n = ust_recv(leg->uc, buf, RECV_CHUNK);
@@ -232,7 +248,10 @@ recv_leg(struct dpdk_conn *dc, struct dpdk_leg *leg)
 	return true;
 }
 
-/* Hand the stack what fits of one direction's pending bytes. */
+/*
+ * Hand the stack what fits of one direction's pending bytes. A peer that
+ * half-closed (its end of stream read) still takes our bytes.
+ */
 static bool
 send_leg(struct dpdk_conn *dc, struct dpdk_leg *leg)
 {
@@ -243,7 +262,7 @@ send_leg(struct dpdk_conn *dc, struct dpdk_leg *leg)
 	long n;
 
 	data = ush_buf_peek(b, &len);
-	if (len == 0 || leg->uc == NULL || leg->done)
+	if (len == 0 || leg->uc == NULL)
 		return false;
 
 	n = ust_send(leg->uc, data, len);
@@ -253,7 +272,7 @@ send_leg(struct dpdk_conn *dc, struct dpdk_leg *leg)
 	if (n > 0)
 		ush_conn_on_sent(c, leg->upstream, (size_t)n);
 	else
-		report_end(dc, leg, n == 0 ? -EPIPE : n);
+		report_broken(dc, leg, n == 0 ? EPIPE : (int)-n);
 	return true;
 }
 
@@ -278,7 +297,7 @@ start_connect(struct dpdk_conn *dc)
 	abandon_connect(dc);
 	dc->attempted = true;
 	dc->connect_for = dc->conn.connect_tries;
-	dc->upstream.done = false;
+	dc->upstream.rx_done = false;
 
 	/* A reload may bring an IPv6 server; it fails like a refused one. */
 	if (addr->ss.ss_family == AF_INET)
@@ -475,10 +494,26 @@ on_ready(void *arg, struct ust_conn *uc)
 	mark_pending(leg->dc);
 }
 
+static int
+close_errno(enum ust_close_reason reason)
+{
+	switch (reason) {
+	case UST_CLOSE_TIMEOUT:
+		return ETIMEDOUT;
+	case UST_CLOSE_UNREACHABLE:
+		return EHOSTUNREACH;
+	case UST_CLOSE_REFUSED:
+		return ECONNREFUSED;
+	default:
+		return ECONNRESET;
+	}
+}
+
 /*
  * The stack is done with uc and frees it when we return: take the bytes
  * still unread and the end of the stream now, wanted or not (ush_conn
- * accepts bytes past its wish).
+ * accepts bytes past its wish). Unless both sides closed in order, what
+ * ush_conn still means to send that way can no longer go.
  */
 static void
 on_closed(void *arg, struct ust_conn *uc, enum ust_close_reason reason)
@@ -486,10 +521,10 @@ on_closed(void *arg, struct ust_conn *uc, enum ust_close_reason reason)
 	struct dpdk_leg *leg = ust_conn_user(uc);
 	struct dpdk_conn *dc = leg->dc;
 
-	while (recv_leg(dc, leg) && !leg->done)
+	while (recv_leg(dc, leg) && !leg->rx_done)
 		;
-	if (!leg->done)
-		report_end(dc, leg, -ECONNRESET);
+	if (reason != UST_CLOSE_NORMAL || !leg->rx_done)
+		report_broken(dc, leg, close_errno(reason));
 
 	leg->uc = NULL;
 	mark_pending(dc);

@@ -34,7 +34,12 @@
 
 struct dpdk_port dpdk_port;
 
-/* Kept for EAL's lifetime: rte_eal_init may hold on to argv strings. */
+/*
+ * The strings we own, and the vector handed to rte_eal_init, which
+ * reorders it and overwrites entries with argv[0]: so free from the first.
+ * Both live as long as EAL, which may keep pointers to the strings.
+ */
+static char **eal_strings;
 static char **eal_argv;
 static int eal_argc;
 
@@ -231,17 +236,20 @@ copy_eal_args(const struct cfg_dpdk *d)
 {
 	size_t i;
 
+	eal_strings = calloc(d->n_eal_args + 2, sizeof(*eal_strings));
 	eal_argv = calloc(d->n_eal_args + 2, sizeof(*eal_argv));
-	if (eal_argv == NULL)
+	if (eal_strings == NULL || eal_argv == NULL)
 		return -ENOMEM;
 
-	eal_argv[eal_argc++] = strdup("usher");
+	eal_strings[eal_argc++] = strdup("usher");
 	for (i = 0; i < d->n_eal_args; i++)
-		eal_argv[eal_argc++] = strdup(d->eal_args[i]);
+		eal_strings[eal_argc++] = strdup(d->eal_args[i]);
 
-	for (i = 0; i < (size_t)eal_argc; i++)
-		if (eal_argv[i] == NULL)
+	for (i = 0; i < (size_t)eal_argc; i++) {
+		if (eal_strings[i] == NULL)
 			return -ENOMEM;
+		eal_argv[i] = eal_strings[i];
+	}
 	return 0;
 }
 
@@ -562,10 +570,11 @@ dpdk_port_teardown(void)
 	free(dpdk_port.wake_fds);
 	free(dpdk_port.asleep);
 	free(dpdk_port.snaps);
-	for (i = 0; i < (unsigned)eal_argc; i++)
-		free(eal_argv[i]);
+	for (i = 0; eal_strings != NULL && i < (unsigned)eal_argc; i++)
+		free(eal_strings[i]);
+	free(eal_strings);
 	free(eal_argv);
-	eal_argv = NULL;
+	eal_strings = eal_argv = NULL;
 	eal_argc = 0;
 	memset(&dpdk_port, 0, sizeof(dpdk_port));
 }
