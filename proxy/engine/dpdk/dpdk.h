@@ -33,10 +33,21 @@
  * upstream source ports whose software Toeplitz hash lands on the opening
  * worker's queue, so the ring is a fallback and not the common path.
  *
+ * Test-only fault injection: with USHER_DPDK_FAULTS set, for example
+ * "seed=7,drop=50000,dup=50000,delay=50000,delay_max_us=2000" (chances in
+ * parts per million, delays in microseconds), every worker puts the
+ * stack's fault injector (ust_faults) on its RX and TX paths and the port
+ * runs without checksum offloads. usher logs a warning at start. It loses
+ * frames on purpose: never set it outside tests.
+ *
+ * Other gaps: TODO(#5) IPv6 (the stack speaks IPv4 only); TODO(#5) the
+ * health checks of upstream servers still use the kernel's TCP stack,
+ * which reaches them only where the kernel shares the DPDK port's network.
+ *
  * Threads: dpdk_port_setup/teardown run on the main thread before the
- * workers start and after they are joined. Everything else runs on a
- * worker's own thread (registered with EAL), except dpdk_print_metrics
- * (the stats thread) and dpdk_io_wake_peer's eventfd write.
+ * workers start and after they are joined, dpdk_print_metrics on the stats
+ * thread. Everything else runs on a worker's own thread (registered with
+ * EAL); workers touch each other only through the rings and wake_fds.
  */
 #ifndef USHER_DPDK_H
 #define USHER_DPDK_H

@@ -854,7 +854,11 @@ dpdk_fini(struct ush_worker *w)
 	while (dw->conns != NULL)
 		abort_conn(dw->conns);
 
-	/* The resets just queued go out before the stack disappears. */
+	/*
+	 * The resets just queued go out before the stack disappears.
+	 * TODO(#5): linger briefly so the FINs of connections that closed
+	 * during the drain are acknowledged, as the kernel would.
+	 */
 	dpdk_io_flush(&dw->io);
 	ust_stack_destroy(dw->stack);
 	dpdk_io_fini(&dw->io);

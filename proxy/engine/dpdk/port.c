@@ -414,7 +414,11 @@ read_link_facts(uint16_t pid)
 
 	if (rte_eth_dev_get_mtu(pid, &mtu) != 0)
 		mtu = 1500;
-	dpdk_port.mtu = mtu < 576 ? 576 : mtu > 9000 ? 9000 : mtu;
+
+	/* A frame we send must fit one mbuf. TODO(#5): jumbo frames. */
+	if (mtu > RTE_MBUF_DEFAULT_DATAROOM - RTE_ETHER_HDR_LEN)
+		mtu = RTE_MBUF_DEFAULT_DATAROOM - RTE_ETHER_HDR_LEN;
+	dpdk_port.mtu = mtu < 576 ? 576 : mtu;
 }
 
 static int
