@@ -193,23 +193,6 @@ abort_conn(struct dpdk_conn *dc)
 	free_conn(dc);
 }
 
-/* The peer's end of stream (err 0) or an error (-errno), once per leg. */
-static void
-report_end(struct dpdk_conn *dc, struct dpdk_leg *leg, long err)
-{
-	struct ush_conn *c = &dc->conn;
-
-	leg->rx_done = true;
-	if (leg->upstream && err == 0)
-		ush_conn_on_upstream_eof(c);
-	else if (leg->upstream)
-		ush_conn_on_upstream_error(c, (int)-err);
-	else if (err == 0)
-		ush_conn_on_client_eof(c);
-	else
-		ush_conn_on_client_error(c, (int)-err);
-}
-
 /*
  * Nothing more goes or comes this way (reset, timed out, already shut).
  * Safe after the end of stream was reported: ush_conn then only stops
@@ -223,6 +206,22 @@ report_broken(struct dpdk_conn *dc, struct dpdk_leg *leg, int err)
 		ush_conn_on_upstream_error(&dc->conn, err);
 	else
 		ush_conn_on_client_error(&dc->conn, err);
+}
+
+/* What ust_recv ended with: 0 for the peer's end of stream, or -errno. */
+static void
+report_end(struct dpdk_conn *dc, struct dpdk_leg *leg, long rc)
+{
+	if (rc != 0) {
+		report_broken(dc, leg, (int)-rc);
+		return;
+	}
+
+	leg->rx_done = true;
+	if (leg->upstream)
+		ush_conn_on_upstream_eof(&dc->conn);
+	else
+		ush_conn_on_client_eof(&dc->conn);
 }
 
 /* Read one chunk from leg into its ush_conn. Whether anything happened. */

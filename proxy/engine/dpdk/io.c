@@ -97,6 +97,8 @@ wake_peer(unsigned id)
 	uint64_t one = 1;
 	int fd;
 
+	/* The enqueue must be visible before we read the flag (store-load). */
+	atomic_thread_fence(memory_order_seq_cst);
 	if (!atomic_load(&dpdk_port.asleep[id]))
 		return;
 
