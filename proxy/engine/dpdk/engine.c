@@ -686,11 +686,14 @@ housekeeping(struct dpdk_worker *dw)
 	}
 }
 
+/*
+ * Every iteration, due or not: the stack's clock moves only here and on
+ * input, and the sends that follow take their time from it.
+ */
 static void
 run_stack_timers(struct dpdk_worker *dw)
 {
-	if (ust_next_timer(dw->stack) <= dw->io.now_us)
-		ust_timers(dw->stack, dw->io.now_us);
+	ust_timers(dw->stack, dw->io.now_us);
 }
 
 /*
