@@ -100,7 +100,7 @@ test_dpdk(void)
 	REQUIRE(cfg != NULL);
 	CHECK_EQ_INT(cfg->engine, CFG_ENGINE_DPDK);
 	CHECK(cfg->dpdk.present);
-	CHECK_EQ_INT(cfg->dpdk.n_eal_args, 5);
+	CHECK_EQ_INT(cfg->dpdk.n_eal_args, 9);
 	CHECK(cfg->dpdk.address == htonl(0x0a4d0002));
 	cfg_free(cfg);
 }
