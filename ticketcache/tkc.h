@@ -213,6 +213,15 @@ struct tkc_shard_params {
 	uint64_t lifetime_s;       /* a resumption chain ends after this; > 0 */
 	bool affinity;             /* carry and honour the server id */
 	struct tkc_hooks hooks;
+
+	/*
+	 * The library context that the shard fetches its cipher, MAC and
+	 * KDF from; NULL is OpenSSL's default. Give it the one that the
+	 * attached SSL_CTX were made in (SSL_CTX_new_ex), so that a worker
+	 * with its own context never touches the shared default one. The
+	 * context must outlive the shard.
+	 */
+	OSSL_LIB_CTX *libctx;
 };
 
 /*

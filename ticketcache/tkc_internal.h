@@ -60,6 +60,10 @@ tkc_source_epoch(const struct tkc_source *src, uint64_t now)
 int tkc_keyset_rebuild(const struct tkc_source *src, uint64_t now, const struct tkc_keyset *prev,
 		       struct tkc_keyset **out);
 
+/* tkc_keyset_rebuild() deriving with HKDF from libctx (NULL: the default). */
+int tkc_keyset_rebuild_in(OSSL_LIB_CTX *libctx, const struct tkc_source *src, uint64_t now,
+			  const struct tkc_keyset *prev, struct tkc_keyset **out);
+
 /* OSSL_PARAM wants a mutable pointer even for inputs it only reads. */
 static inline void *
 tkc_param_ptr(const void *p)

@@ -108,7 +108,8 @@ derived_slot(const struct tkc_keyset *ks, uint64_t epoch)
  * and deriving the others with one fetch of HKDF for the batch.
  */
 static int
-fill_derived(struct tkc_keyset *ks, const struct tkc_source *src, const struct tkc_keyset *prev)
+fill_derived(struct tkc_keyset *ks, const struct tkc_source *src, const struct tkc_keyset *prev,
+	     OSSL_LIB_CTX *libctx)
 {
 	EVP_KDF *kdf = NULL;
 	int rc = 0;
@@ -122,7 +123,7 @@ fill_derived(struct tkc_keyset *ks, const struct tkc_source *src, const struct t
 			continue;
 		}
 
-		if (kdf == NULL && (kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
+		if (kdf == NULL && (kdf = EVP_KDF_fetch(libctx, "HKDF", NULL)) == NULL)
 			return -EIO;
 
 		rc = derive_with(kdf, src->secret, src->secret_len, epoch, &ks->keys[i]);
@@ -139,7 +140,7 @@ fill_derived(struct tkc_keyset *ks, const struct tkc_source *src, const struct t
  */
 static int
 build_derived(const struct tkc_source *src, uint64_t now, const struct tkc_keyset *prev,
-	      struct tkc_keyset **out)
+	      OSSL_LIB_CTX *libctx, struct tkc_keyset **out)
 {
 	uint64_t epoch = tkc_source_epoch(src, now);
 	uint64_t first = epoch > src->back_epochs ? epoch - src->back_epochs : 0;
@@ -152,7 +153,7 @@ build_derived(const struct tkc_source *src, uint64_t now, const struct tkc_keyse
 
 	ks->first_epoch = first;
 	ks->current = (size_t)(epoch - first);
-	rc = fill_derived(ks, src, prev);
+	rc = fill_derived(ks, src, prev, libctx);
 	if (rc != 0) {
 		tkc_keyset_free(ks);
 		return rc;
@@ -219,15 +220,22 @@ build_explicit(const struct tkc_source *src, struct tkc_keyset **out)
 }
 
 int
-tkc_keyset_rebuild(const struct tkc_source *src, uint64_t now, const struct tkc_keyset *prev,
-		   struct tkc_keyset **out)
+tkc_keyset_rebuild_in(OSSL_LIB_CTX *libctx, const struct tkc_source *src, uint64_t now,
+		      const struct tkc_keyset *prev, struct tkc_keyset **out)
 {
 	if (src == NULL || out == NULL)
 		return -EINVAL;
 
 	if (src->kind == TKC_SOURCE_EXPLICIT)
 		return build_explicit(src, out);
-	return build_derived(src, now, prev, out);
+	return build_derived(src, now, prev, libctx, out);
+}
+
+int
+tkc_keyset_rebuild(const struct tkc_source *src, uint64_t now, const struct tkc_keyset *prev,
+		   struct tkc_keyset **out)
+{
+	return tkc_keyset_rebuild_in(NULL, src, now, prev, out);
 }
 
 int

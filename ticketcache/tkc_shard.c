@@ -45,6 +45,7 @@ struct tkc_shard {
 	uint64_t lifetime_s;
 	bool affinity;
 	struct tkc_hooks hooks;
+	OSSL_LIB_CTX *libctx; /* where keys are derived; NULL is the default */
 
 	struct tkc_source *source; /* our reference */
 	struct tkc_keyset *keys;
@@ -208,7 +209,7 @@ take_published(struct tkc_shard *shard, uint64_t now)
 	if (src == NULL)
 		return;
 
-	if (tkc_keyset_build(src, now, &keys) != 0) {
+	if (tkc_keyset_rebuild_in(shard->libctx, src, now, NULL, &keys) != 0) {
 		if (!atomic_compare_exchange_strong_explicit(&shard->mailbox, &expected, src,
 							     memory_order_release,
 							     memory_order_relaxed))
@@ -231,7 +232,7 @@ follow_epoch(struct tkc_shard *shard, uint64_t now)
 	if (epoch == shard->keys_epoch)
 		return;
 
-	if (tkc_keyset_rebuild(shard->source, now, shard->keys, &keys) == 0)
+	if (tkc_keyset_rebuild_in(shard->libctx, shard->source, now, shard->keys, &keys) == 0)
 		install_keys(shard, keys, epoch);
 }
 
@@ -268,7 +269,7 @@ encrypt_ticket(struct tkc_shard *shard, unsigned char *name, unsigned char *iv,
 	int iv_len = EVP_CIPHER_get_iv_length(shard->aes_cbc);
 
 	memcpy(name, key->name, TKC_KEY_NAME_LEN);
-	if (RAND_bytes(iv, iv_len) != 1)
+	if (RAND_bytes_ex(shard->libctx, iv, (size_t)iv_len, 0) != 1)
 		return -1;
 
 	if (EVP_EncryptInit_ex2(cctx, shard->aes_cbc, key->aes, iv, NULL) != 1 ||
@@ -536,8 +537,8 @@ on_ticket_decrypted(SSL *ssl, SSL_SESSION *sess, const unsigned char *name, size
 static int
 fetch_algorithms(struct tkc_shard *shard)
 {
-	shard->aes_cbc = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
-	shard->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	shard->aes_cbc = EVP_CIPHER_fetch(shard->libctx, "AES-256-CBC", NULL);
+	shard->hmac = EVP_MAC_fetch(shard->libctx, "HMAC", NULL);
 	return shard->aes_cbc != NULL && shard->hmac != NULL ? 0 : -EIO;
 }
 
@@ -564,11 +565,13 @@ tkc_shard_create(const struct tkc_shard_params *params, struct tkc_shard **out)
 	shard->lifetime_s = params->lifetime_s;
 	shard->affinity = params->affinity;
 	shard->hooks = params->hooks;
+	shard->libctx = params->libctx;
 	atomic_init(&shard->mailbox, NULL);
 
 	rc = fetch_algorithms(shard);
 	if (rc == 0)
-		rc = tkc_keyset_build(params->source, shard_now(shard), &shard->keys);
+		rc = tkc_keyset_rebuild_in(shard->libctx, params->source, shard_now(shard), NULL,
+					   &shard->keys);
 	if (rc != 0) {
 		tkc_shard_free(shard);
 		return rc;

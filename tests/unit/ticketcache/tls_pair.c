@@ -26,28 +26,93 @@ tp_cleanup(void)
 	X509_free(server_cert);
 }
 
-SSL_CTX *
-tp_server_ctx(void)
+static int
+use_identity(SSL_CTX *ctx, X509 *cert, EVP_PKEY *key)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (cert == NULL || key == NULL)
+		return -1;
+
+	if (SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1)
+		return -1;
+	return 0;
+}
+
+/* A copy of the test certificate that belongs to libctx, or NULL. */
+static X509 *
+cert_in(OSSL_LIB_CTX *libctx)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(server_cert, &der);
+	const unsigned char *p = der;
+	X509 *cert = X509_new_ex(libctx, NULL);
+
+	if (cert != NULL && (len <= 0 || d2i_X509(&cert, &p, len) == NULL)) {
+		X509_free(cert);
+		cert = NULL;
+	}
+	OPENSSL_free(der);
+	return cert;
+}
+
+/* A copy of the test key that belongs to libctx, or NULL. */
+static EVP_PKEY *
+key_in(OSSL_LIB_CTX *libctx)
+{
+	unsigned char *der = NULL;
+	int len = i2d_PrivateKey(server_key, &der);
+	const unsigned char *p = der;
+	EVP_PKEY *key = NULL;
+
+	if (len > 0)
+		key = d2i_AutoPrivateKey_ex(NULL, &p, len, libctx, NULL);
+	OPENSSL_clear_free(der, len > 0 ? (size_t)len : 0);
+	return key;
+}
+
+static int
+use_identity_in(SSL_CTX *ctx, OSSL_LIB_CTX *libctx)
+{
+	X509 *cert = cert_in(libctx);
+	EVP_PKEY *key = key_in(libctx);
+	int rc = use_identity(ctx, cert, key);
+
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+SSL_CTX *
+tp_server_ctx_in(OSSL_LIB_CTX *libctx)
+{
+	SSL_CTX *ctx = SSL_CTX_new_ex(libctx, NULL, TLS_server_method());
+	int rc;
 
 	if (ctx == NULL)
 		return NULL;
 
-	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_use_certificate(ctx, server_cert) != 1 ||
-	    SSL_CTX_use_PrivateKey(ctx, server_key) != 1) {
+	if (libctx == NULL)
+		rc = use_identity(ctx, server_cert, server_key);
+	else
+		rc = use_identity_in(ctx, libctx);
+
+	if (rc != 0 || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	return ctx;
 }
 
+SSL_CTX *
+tp_server_ctx(void)
+{
+	return tp_server_ctx_in(NULL);
+}
+
 int
 tp_server_init(struct tp_server *s, const struct tkc_shard_params *params)
 {
 	memset(s, 0, sizeof(*s));
-	s->ctx = tp_server_ctx();
+	s->ctx = tp_server_ctx_in(params->libctx);
 	if (s->ctx == NULL)
 		return -1;
 
@@ -192,6 +257,20 @@ new_ssl(SSL_CTX *ctx, BIO *bio, bool server)
 	return ssl;
 }
 
+static const OSSL_PROVIDER *
+peer_key_provider(SSL *server)
+{
+	EVP_PKEY *peer = NULL;
+	const OSSL_PROVIDER *prov;
+
+	if (SSL_get_peer_tmp_key(server, &peer) != 1)
+		return NULL;
+
+	prov = EVP_PKEY_get0_provider(peer);
+	EVP_PKEY_free(peer);
+	return prov;
+}
+
 static int
 run_connection(struct tp_client *c, SSL *client, SSL *server, struct tp_result *res)
 {
@@ -200,6 +279,7 @@ run_connection(struct tp_client *c, SSL *client, SSL *server, struct tp_result *
 
 	res->client_reused = SSL_session_reused(client) == 1;
 	res->server_reused = SSL_session_reused(server) == 1;
+	res->server_kex_provider = peer_key_provider(server);
 	res->tickets = c->tickets;
 	close_both(client, server);
 

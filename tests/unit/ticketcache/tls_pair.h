@@ -3,6 +3,10 @@
  * pair, for tests of the ticket callbacks. A server is one SSL_CTX with
  * one tkc_shard attached; a client is one SSL_CTX pinned to one protocol
  * version that keeps the newest ticket it was sent.
+ *
+ * A server lives in the library context its shard params name (NULL: the
+ * default): its SSL_CTX, certificate and key come from that context too,
+ * as a usher worker's do. Clients always use the default context.
  */
 #ifndef USHER_TLS_PAIR_H
 #define USHER_TLS_PAIR_H
@@ -32,6 +36,12 @@ struct tp_result {
 	int tickets;          /* tickets the client received */
 	struct tkc_conn conn; /* the server's ticket state */
 	SSL_SESSION *session; /* the session to offer next time, owned */
+
+	/*
+	 * The provider of the client's key share as the server decoded it,
+	 * which tells the library context the server's SSL ran in.
+	 */
+	const OSSL_PROVIDER *server_kex_provider;
 };
 
 /* Make the certificate every server uses. 0 or -1. */
@@ -41,7 +51,10 @@ void tp_cleanup(void);
 /* A server SSL_CTX with the test certificate and no shard, or NULL. */
 SSL_CTX *tp_server_ctx(void);
 
-/* A server with a shard from params, attached. 0 or -1. */
+/* The same in libctx, with a certificate and key decoded in it. */
+SSL_CTX *tp_server_ctx_in(OSSL_LIB_CTX *libctx);
+
+/* A server with a shard from params, attached, in params->libctx. 0 or -1. */
 int tp_server_init(struct tp_server *s, const struct tkc_shard_params *params);
 void tp_server_free(struct tp_server *s);
 
