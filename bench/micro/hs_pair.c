@@ -35,8 +35,15 @@
 /* Not const: SSL_CTX_set1_groups_list() is a macro that casts it so. */
 static char key_exchange_groups[] = "X25519:P-256";
 
-static EVP_PKEY *identity_key;
-static X509 *identity_cert;
+/*
+ * The identity as DER, decoded afresh for each server: a decoded copy
+ * belongs to the library context it was decoded in, where EVP_PKEY_dup()
+ * would keep the original's.
+ */
+static unsigned char *identity_key_der;
+static unsigned char *identity_cert_der;
+static int identity_key_len;
+static int identity_cert_len;
 static uint64_t clock_overhead_ns;
 
 /* ---- clocks ------------------------------------------------------------- */
@@ -86,25 +93,51 @@ interval_ns(uint64_t t0, uint64_t t1)
 int
 hs_identity_init(void)
 {
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+
 	clock_overhead_ns = measure_clock_overhead();
-	return fixture_make_cert("usher-bench", &identity_key, &identity_cert);
+	if (fixture_make_cert("usher-bench", &key, &cert) != 0)
+		return -1;
+
+	identity_key_len = i2d_PrivateKey(key, &identity_key_der);
+	identity_cert_len = i2d_X509(cert, &identity_cert_der);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	return identity_key_len > 0 && identity_cert_len > 0 ? 0 : -1;
 }
 
 void
 hs_identity_free(void)
 {
-	EVP_PKEY_free(identity_key);
-	X509_free(identity_cert);
-	identity_key = NULL;
-	identity_cert = NULL;
+	OPENSSL_clear_free(identity_key_der, identity_key_len > 0 ? (size_t)identity_key_len : 0);
+	OPENSSL_free(identity_cert_der);
+	identity_key_der = NULL;
+	identity_cert_der = NULL;
+	identity_key_len = 0;
+	identity_cert_len = 0;
+}
+
+static X509 *
+decode_cert(OSSL_LIB_CTX *libctx)
+{
+	const unsigned char *p = identity_cert_der;
+	X509 *cert = X509_new_ex(libctx, NULL);
+
+	if (cert != NULL && d2i_X509(&cert, &p, identity_cert_len) == NULL) {
+		X509_free(cert);
+		return NULL;
+	}
+	return cert;
 }
 
 /* Copies, so that no two SSL_CTX share a key object, as in usher. */
 static int
-use_identity(SSL_CTX *ctx)
+use_identity(SSL_CTX *ctx, OSSL_LIB_CTX *libctx)
 {
-	EVP_PKEY *key = EVP_PKEY_dup(identity_key);
-	X509 *cert = X509_dup(identity_cert);
+	const unsigned char *p = identity_key_der;
+	EVP_PKEY *key = d2i_AutoPrivateKey_ex(NULL, &p, identity_key_len, libctx, NULL);
+	X509 *cert = decode_cert(libctx);
 	int ok = key != NULL && cert != NULL && SSL_CTX_use_certificate(ctx, cert) == 1 &&
 		 SSL_CTX_use_PrivateKey(ctx, key) == 1;
 
@@ -116,9 +149,9 @@ use_identity(SSL_CTX *ctx)
 /* ---- servers ------------------------------------------------------------ */
 
 static SSL_CTX *
-new_server_ctx(void)
+new_server_ctx(OSSL_LIB_CTX *libctx)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new_ex(libctx, NULL, TLS_server_method());
 
 	if (ctx == NULL)
 		return NULL;
@@ -131,7 +164,8 @@ new_server_ctx(void)
 	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
 	    SSL_CTX_set_ciphersuites(ctx, TLS13_CIPHERS) != 1 ||
-	    SSL_CTX_set1_groups_list(ctx, key_exchange_groups) != 1 || use_identity(ctx) != 0) {
+	    SSL_CTX_set1_groups_list(ctx, key_exchange_groups) != 1 ||
+	    use_identity(ctx, libctx) != 0) {
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -151,7 +185,7 @@ on_server_usable(const char *id, size_t len, void *arg)
 }
 
 int
-hs_server_usher(struct hs_server *s, struct tkc_source *src)
+hs_server_usher_ex(struct hs_server *s, struct tkc_source *src, OSSL_LIB_CTX *libctx)
 {
 	struct tkc_shard_params params = {
 		.listener = LISTENER,
@@ -159,10 +193,11 @@ hs_server_usher(struct hs_server *s, struct tkc_source *src)
 		.lifetime_s = TICKET_LIFETIME_S,
 		.affinity = true,
 		.hooks = {.pick_server = on_pick_server, .server_usable = on_server_usable},
+		.libctx = libctx,
 	};
 
 	memset(s, 0, sizeof(*s));
-	s->ctx = new_server_ctx();
+	s->ctx = new_server_ctx(libctx);
 	if (s->ctx == NULL)
 		return -1;
 
@@ -174,10 +209,16 @@ hs_server_usher(struct hs_server *s, struct tkc_source *src)
 }
 
 int
+hs_server_usher(struct hs_server *s, struct tkc_source *src)
+{
+	return hs_server_usher_ex(s, src, NULL);
+}
+
+int
 hs_server_builtin(struct hs_server *s)
 {
 	memset(s, 0, sizeof(*s));
-	s->ctx = new_server_ctx();
+	s->ctx = new_server_ctx(NULL);
 	if (s->ctx == NULL)
 		return -1;
 
@@ -222,10 +263,10 @@ on_new_session(SSL *ssl, SSL_SESSION *sess)
 }
 
 int
-hs_client_init(struct hs_client *c, int version)
+hs_client_init_ex(struct hs_client *c, int version, OSSL_LIB_CTX *libctx)
 {
 	memset(c, 0, sizeof(*c));
-	c->ctx = SSL_CTX_new(TLS_client_method());
+	c->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_client_method());
 	if (c->ctx == NULL)
 		return -1;
 
@@ -238,6 +279,12 @@ hs_client_init(struct hs_client *c, int version)
 		return -1;
 	}
 	return 0;
+}
+
+int
+hs_client_init(struct hs_client *c, int version)
+{
+	return hs_client_init_ex(c, version, NULL);
 }
 
 void

@@ -14,6 +14,11 @@
  * certificate. Each server SSL_CTX holds its own copy of the certificate
  * and key, as each usher worker loads its own.
  *
+ * The _ex constructors put a server or client in an OpenSSL library
+ * context (NULL is the default one): the SSL_CTX, its certificate and key
+ * objects and the shard's algorithms all come from that context, so two
+ * threads with their own contexts share no libcrypto store at all.
+ *
  * Everything here is single-threaded per object: a benchmark thread owns
  * its clients and servers. hs_identity_init() runs once, before any
  * thread starts.
@@ -53,6 +58,9 @@ struct hs_server {
 /* usher's setup with a shard over src (which it references). 0 or -1. */
 int hs_server_usher(struct hs_server *s, struct tkc_source *src);
 
+/* The same in libctx, which must outlive the server. 0 or -1. */
+int hs_server_usher_ex(struct hs_server *s, struct tkc_source *src, OSSL_LIB_CTX *libctx);
+
 /* One SSL_CTX with OpenSSL's own ticket keys, no cache. 0 or -1. */
 int hs_server_builtin(struct hs_server *s);
 
@@ -83,6 +91,9 @@ struct hs_client {
 };
 
 int hs_client_init(struct hs_client *c, int version);
+
+/* A client in libctx, which must outlive it. 0 or -1. */
+int hs_client_init_ex(struct hs_client *c, int version, OSSL_LIB_CTX *libctx);
 void hs_client_free(struct hs_client *c);
 
 struct hs_result {

@@ -9,9 +9,10 @@ count, then how the per-thread shards compare with the shared SSL_CTX.
     scaling.py results/micro.json
     bench_micro --benchmark_filter=^scaling/ --benchmark_format=json | scaling.py
 
-With --check, exits 1 when a shards family misses the target (1.9x from
-1 to 2 threads). Figures are from one run on whatever machine ran it:
-read them as ratios, not as absolute rates.
+With --check, exits 1 when usher's layout (shards_libctx: an SSL_CTX,
+shard and OpenSSL library context per thread) misses the target (1.9x
+from 1 to 2 threads). Figures are from one run on whatever machine ran
+it: read them as ratios, not as absolute rates.
 """
 
 import argparse
@@ -21,6 +22,7 @@ import statistics
 import sys
 
 TARGET = 1.9
+USHER_LAYOUT = "shards_libctx"
 UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 SUFFIXES = re.compile(r"/(real_time|manual_time|threads:\d+|repeats:\d+)")
 
@@ -61,7 +63,7 @@ def throughputs(benchmarks):
 
 
 def ratio_lines(rates):
-    """Ratio lines, and whether every shards family met the target.
+    """Ratio lines, and whether every family of usher's layout met the target.
 
     The ratio of record is best over best; the median ratio shows how much
     the machine moved under the run. "CPU per run" is the thread CPU that
@@ -87,7 +89,7 @@ def ratio_lines(rates):
                     f"CPU per run {100 * (r.cpu_ns / base.cpu_ns - 1):+.1f}%")
             if control:
                 line += "; the machine's headroom (no OpenSSL)"
-            if family.endswith("/shards") and threads == 2:
+            if family.endswith("/" + USHER_LAYOUT) and threads == 2:
                 ok = ratio >= TARGET
                 met = met and ok
                 line += f"; target {TARGET}x {'met' if ok else 'MISSED'}"
@@ -96,15 +98,17 @@ def ratio_lines(rates):
 
 
 def versus_lines(rates):
-    """Shards against the shared SSL_CTX at each thread count, best runs."""
+    """Each per-thread layout against the others at each thread count, best runs."""
+    pairs = [("shards", "shared_ctx"), ("shards_libctx", "shared_ctx"),
+             ("shards_libctx", "shards")]
     lines = []
     for (family, threads), rate in sorted(rates.items()):
-        if not family.endswith("/shards"):
-            continue
-        shared = rates.get((family[: -len("shards")] + "shared_ctx", threads))
-        if shared:
-            lines.append(f"{family} vs shared_ctx at {threads} thread(s): "
-                         f"{rate.best / shared.best:.2f}x")
+        version, _, layout = family.rpartition("/")
+        for mine, other in pairs:
+            base = rates.get((f"{version}/{other}", threads))
+            if layout == mine and base:
+                lines.append(f"{family} vs {other} at {threads} thread(s): "
+                             f"{rate.best / base.best:.2f}x")
     return lines
 
 
@@ -113,7 +117,8 @@ def main():
     parser.add_argument("json", nargs="?", default="-",
                         help="bench_micro JSON output (default: stdin)")
     parser.add_argument("--check", action="store_true",
-                        help=f"exit 1 when shards scale less than {TARGET}x from 1 to 2 threads")
+                        help=f"exit 1 when {USHER_LAYOUT} scales less than {TARGET}x "
+                             "from 1 to 2 threads")
     args = parser.parse_args()
 
     if args.json == "-":
