@@ -143,7 +143,8 @@ setup(void)
 static int
 attach_bio(struct ush_conn *c)
 {
-	BIO *bio = BIO_new(bio_method);
+	/* In the worker's context: BIO_new() locks the default one's ex_data. */
+	BIO *bio = BIO_new_ex(ush_tls_libctx(c->env->tls), bio_method);
 
 	if (bio == NULL)
 		return -ENOMEM;

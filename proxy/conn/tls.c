@@ -36,7 +36,8 @@
 static char key_exchange_groups[] = "X25519:P-256";
 
 struct ush_tls {
-	SSL_CTX **ctxs; /* one per certificate, [0] the default */
+	OSSL_LIB_CTX *libctx; /* everything below comes from it; not owned */
+	SSL_CTX **ctxs;       /* one per certificate, [0] the default */
 	size_t n_ctxs;
 	unsigned char *alpn; /* the listener's list in wire format */
 	size_t alpn_len;
@@ -232,6 +233,7 @@ create_shard(struct ush_tls *tls, const struct cfg_listener *l, struct tkc_sourc
 				.now = NULL,
 				.arg = tls,
 			},
+		.libctx = tls->libctx,
 	};
 
 	return tkc_shard_create(&params, &tls->shard);
@@ -285,7 +287,7 @@ read_key_file(const char *path, unsigned char **data, size_t *len)
 }
 
 static int
-load_key(SSL_CTX *ctx, const char *path, struct ush_tls_error *err)
+load_key(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const char *path, struct ush_tls_error *err)
 {
 	unsigned char *pem = NULL;
 	size_t len = 0;
@@ -303,7 +305,7 @@ load_key(SSL_CTX *ctx, const char *path, struct ush_tls_error *err)
 
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio != NULL)
-		key = PEM_read_bio_PrivateKey(bio, NULL, refuse_passphrase, NULL);
+		key = PEM_read_bio_PrivateKey_ex(bio, NULL, refuse_passphrase, NULL, libctx, NULL);
 	BIO_free(bio);
 	OPENSSL_clear_free(pem, len);
 
@@ -315,13 +317,15 @@ load_key(SSL_CTX *ctx, const char *path, struct ush_tls_error *err)
 	return rc;
 }
 
+/* OpenSSL reads the chain into ctx's library context; the key we read. */
 static int
-load_certificate(SSL_CTX *ctx, const struct cfg_certificate *c, struct ush_tls_error *err)
+load_certificate(SSL_CTX *ctx, OSSL_LIB_CTX *libctx, const struct cfg_certificate *c,
+		 struct ush_tls_error *err)
 {
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert_path) != 1)
 		return take_openssl_error(err, c->cert_path, -EINVAL);
 
-	return load_key(ctx, c->key_path, err);
+	return load_key(ctx, libctx, c->key_path, err);
 }
 
 /* ---- contexts ------------------------------------------------------------- */
@@ -361,7 +365,7 @@ static int
 add_context(struct ush_tls *tls, const struct cfg_listener *l, const struct cfg_certificate *c,
 	    struct ush_tls_error *err)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new_ex(tls->libctx, NULL, TLS_server_method());
 	int rc;
 
 	if (ctx == NULL)
@@ -373,7 +377,7 @@ add_context(struct ush_tls *tls, const struct cfg_listener *l, const struct cfg_
 	if (rc != 0)
 		return take_openssl_error(err, NULL, rc);
 
-	rc = load_certificate(ctx, c, err);
+	rc = load_certificate(ctx, tls->libctx, c, err);
 	if (rc != 0)
 		return rc;
 
@@ -394,7 +398,7 @@ add_context(struct ush_tls *tls, const struct cfg_listener *l, const struct cfg_
 
 int
 ush_tls_create(const struct cfg_listener *l, struct tkc_source *src, const struct cfg_tickets *t,
-	       struct ush_tls **out, struct ush_tls_error *err)
+	       OSSL_LIB_CTX *libctx, struct ush_tls **out, struct ush_tls_error *err)
 {
 	struct ush_tls *tls;
 	int rc;
@@ -410,6 +414,7 @@ ush_tls_create(const struct cfg_listener *l, struct tkc_source *src, const struc
 		free(tls);
 		return take_errno(err, NULL, -ENOMEM);
 	}
+	tls->libctx = libctx;
 
 	rc = build_alpn(tls, l);
 	if (rc != 0) {
@@ -463,6 +468,12 @@ SSL *
 ush_tls_new_ssl(struct ush_tls *tls)
 {
 	return SSL_new(tls->ctxs[0]);
+}
+
+OSSL_LIB_CTX *
+ush_tls_libctx(const struct ush_tls *tls)
+{
+	return tls->libctx;
 }
 
 struct tkc_shard *

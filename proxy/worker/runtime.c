@@ -116,6 +116,11 @@ workers_create(struct ush_runtime *rt, const struct cfg *cfg)
 		w->wake_fd = eventfd(0, EFD_CLOEXEC);
 		if (w->wake_fd < 0)
 			return -errno;
+
+		/* Once per worker, not per generation: reloads reuse it. */
+		w->libctx = OSSL_LIB_CTX_new();
+		if (w->libctx == NULL)
+			return -ENOMEM;
 	}
 
 	return 0;
@@ -236,14 +241,24 @@ workers_join(struct ush_runtime *rt)
 	return code;
 }
 
+/*
+ * After the threads are joined. A share still in a mailbox (its worker
+ * never started) holds SSL_CTX of the worker's library context, so it
+ * goes before the context does.
+ */
 static void
 workers_free(struct ush_runtime *rt)
 {
 	size_t i;
 
-	for (i = 0; rt->workers != NULL && i < rt->n_workers; i++)
-		if (rt->workers[i].wake_fd >= 0)
-			close(rt->workers[i].wake_fd);
+	for (i = 0; rt->workers != NULL && i < rt->n_workers; i++) {
+		struct ush_worker *w = &rt->workers[i];
+
+		ush_worker_release_all(w);
+		OSSL_LIB_CTX_free(w->libctx);
+		if (w->wake_fd >= 0)
+			close(w->wake_fd);
+	}
 
 	free(rt->workers);
 	rt->workers = NULL;
@@ -319,7 +334,7 @@ reload(struct ush_runtime *rt)
 
 	warn_restart_only(old->cfg, cfg);
 	ush_log_set_level(cfg->log.level);
-	if (ush_generation_create(cfg, rt->n_workers, &gen, err, sizeof(err)) != 0) {
+	if (ush_generation_create(cfg, rt->workers, rt->n_workers, &gen, err, sizeof(err)) != 0) {
 		ush_log(USH_LOG_ERROR, "reload failed: %s; still running the previous configuration",
 			err);
 		return;
@@ -449,7 +464,7 @@ start(struct ush_runtime *rt, struct cfg *cfg)
 		return rc;
 	}
 
-	rc = ush_generation_create(cfg, rt->n_workers, &rt->gen, err, sizeof(err));
+	rc = ush_generation_create(cfg, rt->workers, rt->n_workers, &rt->gen, err, sizeof(err));
 	if (rc != 0) {
 		ush_log(USH_LOG_ERROR, "cannot start: %s", err);
 		return rc;
@@ -471,8 +486,8 @@ cleanup(struct ush_runtime *rt)
 {
 	ush_metrics_stop(rt->metrics);
 	ush_health_stop(rt->health);
+	ush_generation_unref(rt->gen); /* before the workers' library contexts */
 	workers_free(rt);
-	ush_generation_unref(rt->gen);
 	engine_global_fini(rt);
 	ush_access_log_close();
 	pthread_mutex_destroy(&rt->gen_lock);

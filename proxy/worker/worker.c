@@ -57,7 +57,7 @@ share_free(struct ush_worker_share *share)
 }
 
 static int
-share_build_envs(struct ush_worker_share *share, char *err, size_t err_len)
+share_build_envs(struct ush_worker_share *share, OSSL_LIB_CTX *libctx, char *err, size_t err_len)
 {
 	struct ush_generation *gen = share->gen;
 	const struct cfg *cfg = gen->cfg;
@@ -79,7 +79,7 @@ share_build_envs(struct ush_worker_share *share, char *err, size_t err_len)
 		env->timeouts = &cfg->timeouts;
 		env->balancer = &share->balancers[l->pool];
 		env->now_ms = clock_ms;
-		rc = ush_tls_create(l, gen->tickets, &cfg->tickets, &env->tls, &tls_err);
+		rc = ush_tls_create(l, gen->tickets, &cfg->tickets, libctx, &env->tls, &tls_err);
 		if (rc != 0) {
 			snprintf(err, err_len, "listener '%s': TLS setup failed%s%s%s (%s)", l->name,
 				 tls_err.path[0] ? " for '" : "", tls_err.path,
@@ -93,8 +93,8 @@ share_build_envs(struct ush_worker_share *share, char *err, size_t err_len)
 }
 
 static int
-share_create(struct ush_generation *gen, struct ush_worker_share **out, char *err,
-	     size_t err_len)
+share_create(struct ush_generation *gen, OSSL_LIB_CTX *libctx, struct ush_worker_share **out,
+	     char *err, size_t err_len)
 {
 	struct ush_worker_share *share = calloc(1, sizeof(*share));
 	const struct cfg *cfg = gen->cfg;
@@ -112,7 +112,7 @@ share_create(struct ush_generation *gen, struct ush_worker_share **out, char *er
 		return -ENOMEM;
 	}
 
-	rc = share_build_envs(share, err, err_len);
+	rc = share_build_envs(share, libctx, err, err_len);
 	if (rc != 0) {
 		share_free(share);
 		return rc;
@@ -160,7 +160,8 @@ on_health_change(void *arg, const struct ush_pool *pool, const struct ush_server
 }
 
 static int
-generation_build(struct ush_generation *gen, size_t n_workers, char *err, size_t err_len)
+generation_build(struct ush_generation *gen, const struct ush_worker *workers, size_t n_workers,
+		 char *err, size_t err_len)
 {
 	size_t i;
 	int rc;
@@ -184,7 +185,7 @@ generation_build(struct ush_generation *gen, size_t n_workers, char *err, size_t
 	gen->n_shares = n_workers;
 
 	for (i = 0; i < n_workers; i++) {
-		rc = share_create(gen, &gen->shares[i], err, err_len);
+		rc = share_create(gen, workers[i].libctx, &gen->shares[i], err, err_len);
 		if (rc != 0)
 			return rc;
 	}
@@ -193,8 +194,8 @@ generation_build(struct ush_generation *gen, size_t n_workers, char *err, size_t
 }
 
 int
-ush_generation_create(struct cfg *cfg, size_t n_workers, struct ush_generation **out,
-		      char *err, size_t err_len)
+ush_generation_create(struct cfg *cfg, const struct ush_worker *workers, size_t n_workers,
+		      struct ush_generation **out, char *err, size_t err_len)
 {
 	static atomic_uint_fast64_t next_id = 1;
 	struct ush_generation *gen = calloc(1, sizeof(*gen));
@@ -210,7 +211,7 @@ ush_generation_create(struct cfg *cfg, size_t n_workers, struct ush_generation *
 	gen->id = atomic_fetch_add(&next_id, 1);
 	gen->cfg = cfg;
 
-	rc = generation_build(gen, n_workers, err, err_len);
+	rc = generation_build(gen, workers, n_workers, err, err_len);
 	if (rc != 0) {
 		/* Shares hold references too: drop them before our own. */
 		ush_generation_unref(gen);

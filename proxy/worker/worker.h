@@ -9,6 +9,13 @@
  * Connections keep the share they started with, and a share is freed by its
  * worker when it is no longer current and its last connection is gone, so a
  * reload never disturbs an established connection.
+ *
+ * Each worker also has an OpenSSL library context of its own, made with
+ * the worker and kept across reloads until exit, since a new context
+ * would load its providers again. Every share of that worker builds its
+ * TLS contexts and ticket shards in it, so that the algorithm store,
+ * property cache and random generator that a handshake locks belong to
+ * its worker alone (proxy/conn/tls.h).
  */
 #ifndef USHER_WORKER_H
 #define USHER_WORKER_H
@@ -18,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/crypto.h>
 
 #include "cfg.h"
 #include "conn.h"
@@ -50,7 +59,8 @@ struct ush_worker_share {
 
 struct ush_worker {
 	unsigned id;
-	int cpu; /* pinned to, or -1 */
+	int cpu;              /* pinned to, or -1 */
+	OSSL_LIB_CTX *libctx; /* owned by the runtime; outlives every share */
 	pthread_t thread;
 	const struct ush_engine_ops *engine;
 	void *engine_state;
@@ -77,12 +87,13 @@ struct ush_worker {
 };
 
 /*
- * Build a generation from cfg (which it takes over) for n_workers: pools,
- * ticket source, and each worker's share. On failure returns -errno and
- * has written the reason to err (for the operator).
+ * Build a generation from cfg (which it takes over) for n_workers workers:
+ * pools, ticket source, and each worker's share, built in that worker's
+ * libctx. On failure returns -errno and has written the reason to err
+ * (for the operator).
  */
-int ush_generation_create(struct cfg *cfg, size_t n_workers, struct ush_generation **out,
-			  char *err, size_t err_len);
+int ush_generation_create(struct cfg *cfg, const struct ush_worker *workers, size_t n_workers,
+			  struct ush_generation **out, char *err, size_t err_len);
 void ush_generation_unref(struct ush_generation *gen);
 
 /* Hand each worker its share of gen (main thread). */

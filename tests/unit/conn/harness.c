@@ -126,8 +126,13 @@ static int
 make_worker(struct hw *w, struct hw_worker *wk)
 {
 	struct ush_tls_error err;
-	int rc = ush_tls_create(&w->listener, w->src, &w->tickets, &wk->tls, &err);
+	int rc;
 
+	wk->libctx = OSSL_LIB_CTX_new();
+	if (wk->libctx == NULL)
+		return -1;
+
+	rc = ush_tls_create(&w->listener, w->src, &w->tickets, wk->libctx, &wk->tls, &err);
 	if (rc != 0) {
 		printf("# ush_tls_create: %d '%s' %s\n", rc, err.path, err.reason);
 		return -1;
@@ -181,6 +186,7 @@ hw_teardown(struct hw *w)
 {
 	for (size_t i = 0; i < HW_WORKERS; i++) {
 		ush_tls_free(w->workers[i].tls);
+		OSSL_LIB_CTX_free(w->workers[i].libctx);
 		if (w->workers[i].balancer.pool != NULL)
 			ush_balancer_fini(&w->workers[i].balancer);
 	}

@@ -6,9 +6,10 @@
  *   client SSL <-> BIO pair <-> hc_pump() <-> ush_conn <-> hc_pump() <-> up_rx / up_tx
  *
  * The world has one listener, a pool of two servers ("s0", "s1", round
- * robin) and two workers, each with its own struct ush_tls, balancer and
- * counters, sharing one ticket key source: a ticket issued by one worker
- * resumes on the other, as across the workers of a real process.
+ * robin) and two workers, each with its own OpenSSL library context,
+ * struct ush_tls, balancer and counters, sharing one ticket key source: a
+ * ticket issued by one worker resumes on the other, as across the workers
+ * of a real process.
  */
 #ifndef USHER_TEST_CONN_HARNESS_H
 #define USHER_TEST_CONN_HARNESS_H
@@ -37,6 +38,7 @@ struct hw_opts {
 };
 
 struct hw_worker {
+	OSSL_LIB_CTX *libctx; /* as each usher worker has its own */
 	struct ush_tls *tls;
 	struct ush_balancer balancer;
 	struct ush_conn_stats stats;

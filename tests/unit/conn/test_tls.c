@@ -1,13 +1,15 @@
 /*
  * ush_tls_create(): certificate and key problems come back as -errno with
  * the file named, never with key material; good contexts get the policy
- * usher promises (versions, buffer release, renegotiation refused).
+ * usher promises (versions, buffer release, renegotiation refused), and
+ * belong to the library context they were made in.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/provider.h>
 #include <openssl/rand.h>
 
 #include "check.h"
@@ -67,7 +69,7 @@ static int
 create(struct world *w, struct ush_tls_error *err)
 {
 	struct ush_tls *tls = NULL;
-	int rc = ush_tls_create(&w->listener, w->src, &w->tickets, &tls, err);
+	int rc = ush_tls_create(&w->listener, w->src, &w->tickets, NULL, &tls, err);
 
 	CHECK((rc == 0) == (tls != NULL));
 	ush_tls_free(tls);
@@ -83,7 +85,7 @@ test_good_listener(void)
 	SSL_CTX *ctx;
 
 	REQUIRE(world_init(&w) == 0);
-	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, &tls, &err) == 0);
+	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, NULL, &tls, &err) == 0);
 	CHECK_EQ_INT(ush_tls_ctx_count(tls), 1);
 	CHECK(ush_tls_shard(tls) != NULL);
 
@@ -110,12 +112,12 @@ test_single_version_listeners(void)
 	REQUIRE(world_init(&w) == 0);
 
 	w.listener.protocols = CFG_PROTO_TLS13;
-	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, &tls, &err) == 0);
+	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, NULL, &tls, &err) == 0);
 	CHECK_EQ_INT(SSL_CTX_get_min_proto_version(ush_tls_ctx(tls, 0)), TLS1_3_VERSION);
 	ush_tls_free(tls);
 
 	w.listener.protocols = CFG_PROTO_TLS12;
-	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, &tls, &err) == 0);
+	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, NULL, &tls, &err) == 0);
 	CHECK_EQ_INT(SSL_CTX_get_max_proto_version(ush_tls_ctx(tls, 0)), TLS1_2_VERSION);
 	ush_tls_free(tls);
 
@@ -233,6 +235,45 @@ test_no_certificate(void)
 	world_free(&w);
 }
 
+/*
+ * A worker's context: the certificate and key are read into it (their
+ * keys come from its provider, not the default context's), and the ticket
+ * shard fetches from it, so a context without algorithms fails the build.
+ */
+static void
+test_own_library_context(void)
+{
+	OSSL_LIB_CTX *libctx = OSSL_LIB_CTX_new(), *empty = OSSL_LIB_CTX_new();
+	OSSL_PROVIDER *prov = libctx != NULL ? OSSL_PROVIDER_load(libctx, "default") : NULL;
+	OSSL_PROVIDER *none = empty != NULL ? OSSL_PROVIDER_load(empty, "null") : NULL;
+	struct world w;
+	struct ush_tls_error err;
+	struct ush_tls *tls = NULL;
+	SSL_CTX *ctx;
+
+	REQUIRE(prov != NULL && none != NULL);
+	REQUIRE(world_init(&w) == 0);
+	REQUIRE(ush_tls_create(&w.listener, w.src, &w.tickets, libctx, &tls, &err) == 0);
+	CHECK(ush_tls_libctx(tls) == libctx);
+
+	ctx = ush_tls_ctx(tls, 0);
+	REQUIRE(ctx != NULL);
+	CHECK(EVP_PKEY_get0_provider(SSL_CTX_get0_privatekey(ctx)) == prov);
+	CHECK(EVP_PKEY_get0_provider(X509_get0_pubkey(SSL_CTX_get0_certificate(ctx))) == prov);
+	ush_tls_free(tls);
+
+	tls = NULL;
+	CHECK_EQ_INT(ush_tls_create(&w.listener, w.src, &w.tickets, empty, &tls, &err), -EIO);
+	CHECK(tls == NULL);
+	CHECK(err.reason[0] != '\0');
+
+	world_free(&w);
+	OSSL_PROVIDER_unload(none);
+	OSSL_PROVIDER_unload(prov);
+	OSSL_LIB_CTX_free(empty);
+	OSSL_LIB_CTX_free(libctx);
+}
+
 int
 main(void)
 {
@@ -244,5 +285,6 @@ main(void)
 	RUN(test_mismatched_key);
 	RUN(test_garbage_files);
 	RUN(test_no_certificate);
+	RUN(test_own_library_context);
 	return check_done();
 }
