@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """A short Markdown summary of one bench_micro JSON result file.
 
-    summarize.py results/micro.json
+    summarize.py results/micro.json [results/stack.json]
 
 Three tables: ticketcache and OpenSSL primitives (time per operation),
 handshakes (the server's CPU per handshake) and thread scaling
-(handshakes per second), then the scaling ratios from scaling.py.
+(handshakes per second), then the scaling ratios from scaling.py. With
+bench_stack's JSON (bench/stack), a fourth: cycles per packet through
+the userspace TCP/IP stack.
 """
 
 import json
@@ -114,6 +116,26 @@ def table_scaling(data, bs):
     print()
 
 
+def table_stack(stack):
+    rows = [b for b in runs(stack) if b["name"].startswith("stack/")]
+    if not rows:
+        return
+    mhz = stack.get("context", {}).get("tsc_mhz", "?")
+    print("### The userspace TCP/IP stack, per packet (bench/stack)")
+    print()
+    print(f"TSC cycles per ust_input (tx_send_16k: per frame ust_send produced), "
+          f"TSC at {float(mhz):,.0f} MHz; Mpps is what one core would reach doing "
+          "nothing else.")
+    print()
+    print("| benchmark | cycles/packet | ns/packet | Mpps |")
+    print("|---|---:|---:|---:|")
+    for b in rows:
+        cells = (f"{b.get('cycles_per_packet', 0):,.0f} | "
+                 f"{time_ns(b) / b.get('frames_per_send', 1):.0f} | {b.get('Mpps', 0):.2f}")
+        print(f"| {short(b['name'])} | {error_or(b, cells)} |")
+    print()
+
+
 def error_or(b, text):
     if b.get("error_occurred"):
         return f"FAILED: {b.get('error_message', '?')}"
@@ -121,8 +143,8 @@ def error_or(b, text):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: summarize.py MICRO_JSON", file=sys.stderr)
+    if len(sys.argv) not in (2, 3):
+        print("usage: summarize.py MICRO_JSON [STACK_JSON]", file=sys.stderr)
         return 2
 
     with open(sys.argv[1], encoding="utf-8") as f:
@@ -133,6 +155,9 @@ def main():
     table_primitives(bs)
     table_handshakes(bs)
     table_scaling(data, bs)
+    if len(sys.argv) == 3:
+        with open(sys.argv[2], encoding="utf-8") as f:
+            table_stack(json.load(f))
     return 0
 
 
