@@ -42,8 +42,8 @@ struct ush_engine_ops {
 	void (*wake)(struct ush_worker *w);
 
 	int (*global_init)(const struct cfg *cfg, unsigned n_workers); /* may be NULL */
-	void (*global_fini)(void);                                      /* may be NULL */
-	void (*print_metrics)(struct ush_metrics_writer *out);          /* may be NULL */
+	void (*global_fini)(void);                                     /* may be NULL */
+	void (*print_metrics)(struct ush_metrics_writer *out);         /* may be NULL */
 };
 
 /* The io_uring engine on the kernel TCP stack. */

@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define USH_TLS_VERSIONS 2 /* [0] TLS 1.2, [1] TLS 1.3 */
+#define USH_TLS_VERSIONS  2  /* [0] TLS 1.2, [1] TLS 1.3 */
 #define USH_CLOSE_REASONS 12 /* = USH_CLOSE_REASON_COUNT in conn.h */
 
 struct ush_conn_stats {
@@ -35,11 +35,11 @@ struct ush_conn_stats {
 };
 
 /* Single-writer counter update; readers use USH_STAT_LOAD. */
-#define USH_STAT_ADD(field, n)                                                                     \
-	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n),               \
+#define USH_STAT_ADD(field, n)                                                        \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (n), \
 			 __ATOMIC_RELAXED)
-#define USH_STAT_SUB(field, n)                                                                     \
-	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n),               \
+#define USH_STAT_SUB(field, n)                                                        \
+	__atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) - (n), \
 			 __ATOMIC_RELAXED)
 #define USH_STAT_LOAD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 

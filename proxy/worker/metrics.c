@@ -87,8 +87,9 @@ print_decrypts(struct ush_metrics *m, struct ush_metrics_writer *out)
 			struct ush_metric_label l[2] = {{"worker", id},
 							{"outcome", decrypt_outcomes[k].label}};
 
-			ush_metrics_sample(out, name, l, 2,
-					   ticket_counter(&m->workers[i], decrypt_outcomes[k].offset));
+			ush_metrics_sample(
+				out, name, l, 2,
+				ticket_counter(&m->workers[i], decrypt_outcomes[k].offset));
 		}
 	}
 }
@@ -109,7 +110,8 @@ print_servers(struct ush_metrics_writer *out, const struct ush_pools *pools, boo
 			struct ush_server *srv = &pool->servers[s];
 			struct ush_metric_label l[2] = {{"pool", pool->cfg->name},
 							{"server", srv->cfg->name}};
-			uint64_t v = health ? atomic_load(&srv->up) : atomic_load(&srv->connect_failures);
+			uint64_t v = health ? atomic_load(&srv->up)
+					    : atomic_load(&srv->connect_failures);
 
 			ush_metrics_sample(out, name, l, 2, v);
 		}

@@ -29,7 +29,7 @@ struct ush_wheel_node {
 
 struct ush_wheel {
 	struct ush_wheel_node slots[USH_WHEEL_SLOTS]; /* list heads */
-	uint64_t now_tick;  /* every tick before this one has been run */
+	uint64_t now_tick;                            /* every tick before this one has been run */
 	uint64_t armed;
 };
 

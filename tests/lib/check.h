@@ -20,12 +20,12 @@ extern int check_failures_in_case;
 extern int check_cases_run;
 extern int check_cases_failed;
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("# %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);          \
-			check_failures_in_case++;                                                  \
-		}                                                                                  \
+#define CHECK(cond)                                                                       \
+	do {                                                                              \
+		if (!(cond)) {                                                            \
+			printf("# %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+			check_failures_in_case++;                                         \
+		}                                                                         \
 	} while (0)
 
 #define CHECK_EQ_INT(a, b)                                                                         \
@@ -43,19 +43,20 @@ extern int check_cases_failed;
 		const char *check_a_ = (a), *check_b_ = (b);                                       \
 		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                   \
 			printf("# %s:%d: %s == %s failed: '%s' != '%s'\n", __FILE__, __LINE__, #a, \
-			       #b, check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)"); \
+			       #b, check_a_ ? check_a_ : "(null)",                                 \
+			       check_b_ ? check_b_ : "(null)");                                    \
 			check_failures_in_case++;                                                  \
 		}                                                                                  \
 	} while (0)
 
 /* Stop the current case when a precondition fails. */
-#define REQUIRE(cond)                                                                              \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			printf("# %s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond);        \
-			check_failures_in_case++;                                                  \
-			return;                                                                    \
-		}                                                                                  \
+#define REQUIRE(cond)                                                                       \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			printf("# %s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond); \
+			check_failures_in_case++;                                           \
+			return;                                                             \
+		}                                                                           \
 	} while (0)
 
 #define RUN(fn) check_run(#fn, fn)

@@ -12,9 +12,9 @@
  * queued and wait for completions, all in one io_uring_enter().
  */
 #include <errno.h>
-#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,8 +476,7 @@ reconcile_io(struct uring_conn *uc, unsigned wants)
 	if ((wants & USH_WANT_SEND_CLIENT) && !(uc->armed & ARMED_SEND_CLIENT))
 		submit_send(uc, 0);
 
-	if (uc->ufd >= 0 && (wants & USH_WANT_SEND_UPSTREAM) &&
-	    !(uc->armed & ARMED_SEND_UPSTREAM))
+	if (uc->ufd >= 0 && (wants & USH_WANT_SEND_UPSTREAM) && !(uc->armed & ARMED_SEND_UPSTREAM))
 		submit_send(uc, 1);
 
 	if ((wants & USH_WANT_RECV_CLIENT) && !uc->client_done &&
@@ -861,7 +860,8 @@ static void
 on_timer(struct ush_wheel_node *node, void *arg)
 {
 	struct uring_worker *uw = arg;
-	struct uring_conn *uc = (struct uring_conn *)((char *)node - offsetof(struct uring_conn, timer));
+	struct uring_conn *uc =
+		(struct uring_conn *)((char *)node - offsetof(struct uring_conn, timer));
 
 	if (uc->conn.deadline_ms == 0)
 		return;
@@ -940,8 +940,7 @@ wait_and_dispatch(struct uring_worker *uw)
 
 	io_uring_submit_and_wait_timeout(&uw->ring, &cqe, 1, &ts, NULL);
 
-	io_uring_for_each_cqe(&uw->ring, head, cqe)
-	{
+	io_uring_for_each_cqe (&uw->ring, head, cqe) {
 		seen++;
 		dispatch(uw, cqe);
 	}
