@@ -21,7 +21,7 @@ struct ush_runtime {
 	pthread_mutex_t gen_lock; /* between reload and the metrics thread */
 	struct ush_worker *workers;
 	size_t n_workers;
-	size_t n_started; /* threads to join */
+	size_t n_started;                       /* threads to join */
 	const struct ush_engine_ops *engine_up; /* global_init ran: fini it */
 	struct ush_health *health;
 	struct ush_metrics *metrics;
@@ -274,8 +274,8 @@ log_diags(const struct cfg_diags *diags)
 	for (i = 0; i < diags->count; i++) {
 		const struct cfg_diag *d = &diags->items[i];
 
-		ush_log(USH_LOG_ERROR, "%s:%u:%u: %s%s%s", diags->file ? diags->file : "?",
-			d->line, d->col, d->key, d->key[0] ? ": " : "", d->message);
+		ush_log(USH_LOG_ERROR, "%s:%u:%u: %s%s%s", diags->file ? diags->file : "?", d->line,
+			d->col, d->key, d->key[0] ? ": " : "", d->message);
 	}
 }
 
@@ -305,7 +305,8 @@ warn_restart_only(const struct cfg *old, const struct cfg *cfg)
 			"reload: 'workers' changed from %u to %u; this takes effect on restart only",
 			old->workers, cfg->workers);
 	if (cfg->engine != old->engine)
-		ush_log(USH_LOG_WARN, "reload: 'engine' changed; this takes effect on restart only");
+		ush_log(USH_LOG_WARN,
+			"reload: 'engine' changed; this takes effect on restart only");
 }
 
 static void
@@ -335,8 +336,8 @@ reload(struct ush_runtime *rt)
 	warn_restart_only(old->cfg, cfg);
 	ush_log_set_level(cfg->log.level);
 	if (ush_generation_create(cfg, rt->workers, rt->n_workers, &gen, err, sizeof(err)) != 0) {
-		ush_log(USH_LOG_ERROR, "reload failed: %s; still running the previous configuration",
-			err);
+		ush_log(USH_LOG_ERROR,
+			"reload failed: %s; still running the previous configuration", err);
 		return;
 	}
 
@@ -373,7 +374,8 @@ drain_and_stop(struct ush_runtime *rt, int signo)
 		sleep_ms(20);
 
 	if (!workers_all_done(rt))
-		ush_log(USH_LOG_WARN, "shutdown timeout reached; closing the remaining connections");
+		ush_log(USH_LOG_WARN,
+			"shutdown timeout reached; closing the remaining connections");
 
 	workers_signal(rt, stop_flag);
 	return workers_join(rt);

@@ -81,8 +81,8 @@ share_build_envs(struct ush_worker_share *share, OSSL_LIB_CTX *libctx, char *err
 		env->now_ms = clock_ms;
 		rc = ush_tls_create(l, gen->tickets, &cfg->tickets, libctx, &env->tls, &tls_err);
 		if (rc != 0) {
-			snprintf(err, err_len, "listener '%s': TLS setup failed%s%s%s (%s)", l->name,
-				 tls_err.path[0] ? " for '" : "", tls_err.path,
+			snprintf(err, err_len, "listener '%s': TLS setup failed%s%s%s (%s)",
+				 l->name, tls_err.path[0] ? " for '" : "", tls_err.path,
 				 tls_err.path[0] ? "'" : "",
 				 tls_err.reason[0] ? tls_err.reason : strerror(-rc));
 			return rc;
@@ -146,13 +146,13 @@ ush_generation_unref(struct ush_generation *gen)
 
 /* Health changes are rare and matter to the operator: always say them. */
 static void
-on_health_change(void *arg, const struct ush_pool *pool, const struct ush_server *server,
-		 bool up, int err)
+on_health_change(void *arg, const struct ush_pool *pool, const struct ush_server *server, bool up,
+		 int err)
 {
 	(void)arg;
 	if (up)
-		ush_log(USH_LOG_WARN, "server '%s' (%s) in pool '%s' is up again", server->cfg->name,
-			server->cfg->address.text, pool->cfg->name);
+		ush_log(USH_LOG_WARN, "server '%s' (%s) in pool '%s' is up again",
+			server->cfg->name, server->cfg->address.text, pool->cfg->name);
 	else
 		ush_log(USH_LOG_WARN, "server '%s' (%s) in pool '%s' is down (%s)",
 			server->cfg->name, server->cfg->address.text, pool->cfg->name,

@@ -52,7 +52,7 @@ struct ush_generation {
 
 struct ush_worker_share {
 	struct ush_generation *gen;
-	struct ush_conn_env *envs; /* one per listener, same order as cfg */
+	struct ush_conn_env *envs;      /* one per listener, same order as cfg */
 	struct ush_balancer *balancers; /* one per pool */
 	uint64_t live_conns;
 };
@@ -76,13 +76,13 @@ struct ush_worker {
 	size_t n_retired;
 	struct tkc_counters retired_tickets; /* sums of freed shares */
 
-	int wake_fd; /* eventfd owned by the runtime; engines wait on it */
-	atomic_bool ready; /* init succeeded, the loop runs */
-	struct ush_ratelimit peer_log_limit;     /* clients misbehaving */
+	int wake_fd;                         /* eventfd owned by the runtime; engines wait on it */
+	atomic_bool ready;                   /* init succeeded, the loop runs */
+	struct ush_ratelimit peer_log_limit; /* clients misbehaving */
 	struct ush_ratelimit upstream_log_limit; /* upstream outages */
-	atomic_bool stop;  /* leave the loop now */
-	atomic_bool drain; /* stop accepting; leave when idle */
-	atomic_bool done;  /* the loop has ended */
+	atomic_bool stop;                        /* leave the loop now */
+	atomic_bool drain;                       /* stop accepting; leave when idle */
+	atomic_bool done;                        /* the loop has ended */
 	int exit_code;
 };
 
