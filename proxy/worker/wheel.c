@@ -119,3 +119,30 @@ ush_wheel_advance(struct ush_wheel *w, uint64_t now_ms,
 		run_slot(w, tick, tick, on_expire, arg);
 	}
 }
+
+void
+ush_wheel_follow(struct ush_wheel *w, struct ush_wheel_node *node, uint64_t deadline_ms)
+{
+	if (deadline_ms == 0) {
+		ush_wheel_cancel(w, node);
+		return;
+	}
+
+	if (!ush_wheel_armed(node) || deadline_ms < node->due_ms)
+		ush_wheel_arm(w, node, deadline_ms);
+}
+
+bool
+ush_wheel_still_due(struct ush_wheel *w, struct ush_wheel_node *node, uint64_t deadline_ms,
+		    uint64_t now_ms)
+{
+	if (deadline_ms == 0)
+		return false;
+
+	if (deadline_ms > now_ms) {
+		ush_wheel_arm(w, node, deadline_ms);
+		return false;
+	}
+
+	return true;
+}

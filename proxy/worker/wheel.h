@@ -47,6 +47,21 @@ ush_wheel_armed(const struct ush_wheel_node *node)
 }
 
 /*
+ * Keep node armed for a deadline that moves, lazily: 0 disarms it; a
+ * deadline earlier than the one armed re-arms it; a later one is left for
+ * ush_wheel_still_due() to notice when the armed slot fires.
+ */
+void ush_wheel_follow(struct ush_wheel *w, struct ush_wheel_node *node, uint64_t deadline_ms);
+
+/*
+ * In an expiry callback: whether deadline_ms (the owner's current one) has
+ * come at now_ms. If it moved later the node is re-armed for it; if it is
+ * 0 nothing is due.
+ */
+bool ush_wheel_still_due(struct ush_wheel *w, struct ush_wheel_node *node, uint64_t deadline_ms,
+			 uint64_t now_ms);
+
+/*
  * Run every slot up to now_ms, calling on_expire for each node whose slot
  * has come. The node is disarmed before the call; the callee may re-arm it
  * or free it.

@@ -335,17 +335,7 @@ shut_upstream(struct dpdk_conn *dc)
 static void
 arm_timer(struct dpdk_conn *dc)
 {
-	struct ush_wheel *wheel = &dc->dw->wheel;
-	uint64_t due = dc->conn.deadline_ms;
-
-	if (due == 0) {
-		ush_wheel_cancel(wheel, &dc->timer);
-		return;
-	}
-
-	/* Lazy: a later deadline is noticed when the earlier slot fires. */
-	if (!ush_wheel_armed(&dc->timer) || due < dc->timer.due_ms)
-		ush_wheel_arm(wheel, &dc->timer, due);
+	ush_wheel_follow(&dc->dw->wheel, &dc->timer, dc->conn.deadline_ms);
 }
 
 /* One pass over what the connection wants; whether anything moved. */
@@ -638,13 +628,8 @@ on_timer(struct ush_wheel_node *node, void *arg)
 	struct dpdk_conn *dc =
 		(struct dpdk_conn *)((char *)node - offsetof(struct dpdk_conn, timer));
 
-	if (dc->conn.deadline_ms == 0)
+	if (!ush_wheel_still_due(&dw->wheel, node, dc->conn.deadline_ms, dw->now_ms))
 		return;
-
-	if (dc->conn.deadline_ms > dw->now_ms) {
-		ush_wheel_arm(&dw->wheel, node, dc->conn.deadline_ms);
-		return;
-	}
 
 	ush_conn_on_timeout(&dc->conn);
 	mark_pending(dc);

@@ -458,16 +458,7 @@ queue_nobuf(struct uring_conn *uc)
 static void
 arm_timer(struct uring_conn *uc)
 {
-	uint64_t due = uc->conn.deadline_ms;
-
-	if (due == 0) {
-		ush_wheel_cancel(&uc->uw->wheel, &uc->timer);
-		return;
-	}
-
-	/* Lazy: a later deadline is noticed when the earlier slot fires. */
-	if (!ush_wheel_armed(&uc->timer) || due < uc->timer.due_ms)
-		ush_wheel_arm(&uc->uw->wheel, &uc->timer, due);
+	ush_wheel_follow(&uc->uw->wheel, &uc->timer, uc->conn.deadline_ms);
 }
 
 static void
@@ -863,13 +854,8 @@ on_timer(struct ush_wheel_node *node, void *arg)
 	struct uring_conn *uc =
 		(struct uring_conn *)((char *)node - offsetof(struct uring_conn, timer));
 
-	if (uc->conn.deadline_ms == 0)
+	if (!ush_wheel_still_due(&uw->wheel, node, uc->conn.deadline_ms, uw->now_ms))
 		return;
-
-	if (uc->conn.deadline_ms > uw->now_ms) {
-		ush_wheel_arm(&uw->wheel, node, uc->conn.deadline_ms);
-		return;
-	}
 
 	ush_conn_on_timeout(&uc->conn);
 	reconcile(uc);
